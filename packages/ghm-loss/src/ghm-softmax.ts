@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GradientDensity, checkBins, checkLossWeight, checkMomentum } from './gradient-density';
+import type { GHMStateJSON, GHMStats } from './gradient-density';
+import { checkLogits2d, sampleWeights, toOneHot } from './tensor-checks';
+
+export interface GHMSoftmaxOptions {
+  /** Number of equal-width bins over g ∈ [0, 1]. Default 10. */
+  bins?: number;
+  /** EMA momentum of the per-bin counts (the lab's "alpha"); 0 uses this batch's counts. Default 0.75. */
+  momentum?: number;
+  /** Multiplies the loss. Default 1. */
+  lossWeight?: number;
+}
+
+export interface GHMLossCallOptions {
+  /**
+   * Whether this call updates the EMA accumulator and stats() (default true). Pass false for
+   * evaluation batches so that they do not move the training density estimate.
+   */
+  updateState?: boolean;
+}
+
+export interface LayersLossOptions extends GHMLossCallOptions {
+  /**
+   * What the model outputs: 'probs' (a softmax-activated layer, the tfjs-layers / Keras convention,
+   * the default) or 'logits' (a linear last layer).
+   */
+  from?: 'logits' | 'probs';
+}
+
+export interface GHMSoftmaxJSON {
+  type: 'GHMSoftmax';
+  config: Required<GHMSoftmaxOptions>;
+  state: GHMStateJSON;
+}
+
+/** Keras clips probabilities to [1e-7, 1 − 1e-7] before log in its categorical cross-entropy. */
+const PROB_EPSILON = 1e-7;
+
+/**
+ * Softmax GHM for single-label multi-class classification: g = 1 − p_target with p = softmax(logits),
+ * binned as mmdetection's GHM-C, and loss = lossWeight · Σ_i w_i · CE_i / tot.
+ */
+export class GHMSoftmax {
+  readonly bins: number;
+  readonly momentum: number;
+  readonly lossWeight: number;
+  private readonly density: GradientDensity;
+
+  constructor({ bins = 10, momentum = 0.75, lossWeight = 1 }: GHMSoftmaxOptions = {}) {
+    this.bins = checkBins('GHMSoftmax', bins);
+    this.momentum = checkMomentum('GHMSoftmax', momentum);
+    this.lossWeight = checkLossWeight('GHMSoftmax', lossWeight);
+    this.density = new GradientDensity(this.bins, this.momentum, 1 + 1e-6);
+  }
+
+  /**
+   * @param logits [N, C] unnormalised scores.
+   * @param labels class ids [N] (int32; ids outside [0, C) are ignored) or one-hot [N, C] (rows that
+   *   sum to 1; all-zero rows are ignored).
+   * @param weights optional per-sample [N]; like mmdetection's label_weight it is a validity mask
+   *   (> 0 counts, 0 ignores); its magnitude does not scale the loss.
+   */
+  loss(logits: tf.Tensor2D, labels: tf.Tensor1D | tf.Tensor2D, weights?: tf.Tensor1D, options: GHMLossCallOptions = {}): tf.Scalar {
+    const x = checkLogits2d('GHMSoftmax.loss', logits);
+    const [n, classes] = x.shape;
+    const update = options.updateState ?? true;
+    return tf.tidy(() => {
+      const oneHot = toOneHot('GHMSoftmax.loss', labels, n, classes);
+      const w = sampleWeights('GHMSoftmax.loss', weights, n);
+      const labelled = tf.greater(tf.sum(oneHot, 1), 0);
+      const validWeights = tf.where(labelled, w, tf.zerosLike(w));
+      return this.harmonizedCrossEntropy(tf.cast(x, 'float32'), oneHot, validWeights, update);
+    });
+  }
+
+  /**
+   * The whole loss as one custom op: the forward pass computes log-softmax once and reuses it for g,
+   * the binning and the cross-entropy; the backward pass is the closed form
+   * ∂L/∂z = lossWeight · (w / tot) · (softmax(z) − y). This halves the cost against composing
+   * tape-recorded ops, and keeps the GHM weights out of the gradient by construction. Labels and
+   * weights are data: they receive zero gradients.
+   */
+  private harmonizedCrossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, weights: tf.Tensor1D, update: boolean): tf.Scalar {
+    const density = this.density;
+    const lossWeight = this.lossWeight;
+    // customGrad passes (inputs..., save); its typing lumps them into one union, hence the casts.
+    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const [z, y, w] = args as tf.Tensor[];
+      const save = args[3] as tf.GradSaveFunc;
+      const logp = tf.logSoftmax(z);
+      const p = tf.exp(logp);
+      const g = tf.clipByValue(tf.sub(1, tf.sum(tf.mul(p, y), 1)), 0, 1) as tf.Tensor1D;
+      const scale = tf.mul(density.factors(g, w as tf.Tensor1D, false, update), lossWeight);
+      const crossEntropy = tf.neg(tf.sum(tf.mul(logp, y), 1));
+      save([p, y, scale]);
+      return {
+        value: tf.sum(tf.mul(scale, crossEntropy)) as tf.Scalar,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sp, sy, sscale] = saved;
+          const dz = tf.mul(tf.mul(tf.sub(sp, sy), tf.reshape(sscale, [-1, 1])), dy);
+          return [dz, tf.zerosLike(sy), tf.zerosLike(sscale)];
+        },
+      };
+    });
+    return op(logits, oneHot, weights);
+  }
+
+  /**
+   * A `(yTrue, yPred) => loss` function for tfjs-layers `model.compile({ loss })`. yTrue: one-hot
+   * [N, C] or class ids [N] / [N, 1]. yPred: probabilities by default (a softmax output layer); they
+   * become logits as log(clip(p, 1e-7, 1)), whose softmax is p again, so g and CE are unchanged.
+   * Note that tfjs-layers also calls the loss on validation data during fit(); pass
+   * `updateState: false` to a second adapter used for evaluation if that must not move the EMA.
+   */
+  asLayersLoss({ from = 'probs', updateState = true }: LayersLossOptions = {}): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    if (from !== 'probs' && from !== 'logits') {
+      throw new Error(`GHMSoftmax.asLayersLoss: option "from" must be 'logits' or 'probs', got ${String(from)}`);
+    }
+    return (yTrue, yPred) =>
+      tf.tidy(() => {
+        const logits = from === 'probs' ? tf.log(tf.clipByValue(yPred, PROB_EPSILON, 1)) : yPred;
+        return this.loss(logits as tf.Tensor2D, yTrue as tf.Tensor2D, undefined, { updateState });
+      });
+  }
+
+  /** Plain-JSON statistics of the latest call (reads the device state back). */
+  stats(): GHMStats {
+    return this.density.stats();
+  }
+
+  /** Forgets the EMA and the statistics (e.g. between cross-validation folds). */
+  reset(): void {
+    this.density.reset();
+  }
+
+  /** Frees the state's tensors; the object stays usable (it starts afresh, like after reset()). */
+  dispose(): void {
+    this.density.dispose();
+  }
+
+  toJSON(): GHMSoftmaxJSON {
+    return {
+      type: 'GHMSoftmax',
+      config: { bins: this.bins, momentum: this.momentum, lossWeight: this.lossWeight },
+      state: this.density.toJSON(),
+    };
+  }
+
+  static fromJSON(json: GHMSoftmaxJSON): GHMSoftmax {
+    if (json === null || typeof json !== 'object' || json.type !== 'GHMSoftmax') {
+      throw new Error('GHMSoftmax.fromJSON: field "type" must be "GHMSoftmax"');
+    }
+    const loss = new GHMSoftmax(json.config);
+    loss.density.load('GHMSoftmax', json.state);
+    return loss;
+  }
+}

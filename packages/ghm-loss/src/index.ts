@@ -1,0 +1,15 @@
+export { GHMSoftmax } from './ghm-softmax';
+export type { GHMSoftmaxOptions, GHMSoftmaxJSON, GHMLossCallOptions, LayersLossOptions } from './ghm-softmax';
+export { GHMC } from './ghm-c';
+export type { GHMCOptions, GHMCJSON } from './ghm-c';
+export { GHMR } from './ghm-r';
+export type { GHMROptions, GHMRJSON } from './ghm-r';
+export { binEdges } from './gradient-density';
+export type { GHMStats, GHMStateJSON } from './gradient-density';
+export { softmaxCrossEntropy, sigmoidBinaryCrossEntropy, focalLoss, sigmoidFocalLoss } from './baselines';
+export type {
+  SoftmaxCrossEntropyOptions,
+  SigmoidBinaryCrossEntropyOptions,
+  FocalLossOptions,
+  SigmoidFocalLossOptions,
+} from './baselines';
