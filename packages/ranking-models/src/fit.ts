@@ -1,0 +1,351 @@
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone registers no gradients; importing tfjs-layers registers all of them.
+import '@tensorflow/tfjs-layers';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { AdamOptimizer, type AdamOptions } from './adam-optimizer';
+import { BatchNormalizationLayerClass } from './pytorch-batch-norm';
+import { deriveSeed, shuffledIndices } from './seeded-random';
+import { disposeBatch, type Batch, type TrainingData } from './training-data';
+import { allVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
+
+/** Any loss: model output and batch target in, mean loss over the batch out (CE, focal, GHM, pair losses …). */
+export type LossFn = (output: tf.Tensor, target: tf.Tensor) => tf.Scalar;
+
+/** Metrics computed once per evaluation from all outputs and targets (concatenated along axis 0). */
+export type MetricsFn = (output: tf.Tensor, target: tf.Tensor) => Record<string, number>;
+
+export interface MonitorOptions {
+  /** Name of a validation metric ('loss' or a key returned by `validationMetrics`). Default 'loss'. */
+  metric?: string;
+  /** Default: 'min' when the name contains "loss", otherwise 'max'. */
+  mode?: 'min' | 'max';
+}
+
+export interface EpochContext {
+  /** 1-based epoch number (the lab's reports count epochs from 1). */
+  epoch: number;
+  model: TrainableModel;
+  optimizer: AdamOptimizer;
+  /** Ends training after the current epoch (after `afterEpoch` hooks have run). */
+  requestStop(): void;
+}
+
+export interface EpochEndContext extends EpochContext {
+  record: EpochRecord;
+}
+
+export interface BatchContext extends EpochContext {
+  /** 0-based index of the batch within the epoch. */
+  batchIndex: number;
+  batchesPerEpoch: number;
+  /** Dataset indices of the items in this batch. */
+  indices: number[];
+  input: ModelInput;
+  target: tf.Tensor;
+  /** The trainable variables, in the order `gradients` and the optimiser use. */
+  variables: tf.Variable[];
+  /**
+   * The loss of this model on any input/target with the current weights, for gradient probes
+   * (e.g. `tf.variableGrads(() => ctx.lossOn(x, y), ctx.variables)`). Training mode by default
+   * (batch statistics, as in the step) but batch-norm moving statistics are left untouched.
+   */
+  lossOn(input: ModelInput, target: tf.Tensor, options?: { training?: boolean }): tf.Scalar;
+}
+
+export interface BatchEndContext extends BatchContext {
+  /** Mean loss of the batch before the update. */
+  loss: number;
+  /** The gradients of this step (before weight decay), aligned with `variables`; disposed after the hook returns. */
+  gradients: tf.Tensor[];
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface FitHooks {
+  beforeEpoch?: (ctx: EpochContext) => MaybePromise<void>;
+  afterEpoch?: (ctx: EpochEndContext) => MaybePromise<void>;
+  beforeBatch?: (ctx: BatchContext) => MaybePromise<void>;
+  afterBatch?: (ctx: BatchEndContext) => MaybePromise<void>;
+}
+
+export interface FitOptions {
+  train: TrainingData;
+  validation?: TrainingData;
+  lossFn: LossFn;
+  /** Options for a new Adam (disposed at the end), or an existing one to continue with (kept). */
+  optimizer: AdamOptions | AdamOptimizer;
+  batchSize: number;
+  epochs: number;
+  /** Seeds the per-epoch shuffles. Default 0. */
+  seed?: number;
+  /** Shuffle the training items each epoch. Default true. */
+  shuffle?: boolean;
+  /** Drop a last batch smaller than batchSize (PyTorch DataLoader drop_last). Default false. */
+  dropLast?: boolean;
+  /** Extra validation metrics, computed from all validation outputs each epoch. */
+  validationMetrics?: MetricsFn;
+  /** Metric choosing the best epoch. Default: validation loss (train loss without validation). */
+  monitor?: MonitorOptions;
+  /** Stop after `patience` epochs without improvement of the metric (default: the monitored one). */
+  earlyStopping?: { patience: number } & MonitorOptions;
+  /** Put back the weights (batch-norm statistics included) of the best epoch at the end. Default false. */
+  restoreBest?: boolean;
+  hooks?: FitHooks;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** Mean of the per-batch training losses, weighted by batch size (training mode). */
+  trainLoss: number;
+  /** Validation loss (inference mode) and `validationMetrics`. */
+  validation?: Record<string, number>;
+  seconds: number;
+}
+
+export interface FitHistory {
+  epochs: EpochRecord[];
+  /** Epoch (1-based) with the best monitored value, and that value. */
+  bestEpoch: number;
+  bestValue: number;
+  monitor: { metric: string; mode: 'min' | 'max'; on: 'validation' | 'train' };
+  stoppedEarly: boolean;
+  restoredBest: boolean;
+  optimizerSteps: number;
+}
+
+function resolveMonitor(options: MonitorOptions | undefined, hasValidation: boolean): FitHistory['monitor'] {
+  const metric = options?.metric ?? 'loss';
+  const mode = options?.mode ?? (metric.toLowerCase().includes('loss') ? 'min' : 'max');
+  if (!hasValidation && metric !== 'loss') {
+    throw new Error(`fit: monitoring '${metric}' needs options.validation (without it only the train 'loss' can be monitored)`);
+  }
+  return { metric, mode, on: hasValidation ? 'validation' : 'train' };
+}
+
+function monitoredValue(record: EpochRecord, monitor: FitHistory['monitor']): number {
+  if (monitor.on === 'train') return record.trainLoss;
+  const value = record.validation?.[monitor.metric];
+  if (value === undefined) {
+    throw new Error(`fit: monitored metric '${monitor.metric}' is not among the validation metrics (${Object.keys(record.validation ?? {}).join(', ')})`);
+  }
+  return value;
+}
+
+function improves(value: number, best: number, mode: 'min' | 'max'): boolean {
+  if (Number.isNaN(value)) return false;
+  if (Number.isNaN(best)) return true;
+  return mode === 'min' ? value < best : value > best;
+}
+
+/**
+ * Runs `f` with every batch-norm layer's momentum set to 1, so a training-mode forward pass
+ * (batch statistics) leaves the moving statistics unchanged: tfjs-layers updates them as
+ * `moving − (moving − batch)·(1 − momentum)`. Used by probes that must not disturb the model.
+ */
+export function withFrozenBatchNormStatistics<T>(model: tfl.LayersModel, f: () => T): T {
+  // PyTorchBatchNorm extends tfjs-layers' BatchNormalization, so both kinds are caught.
+  const layers = model.layers.filter((l) => l instanceof BatchNormalizationLayerClass) as unknown as { momentum: number }[];
+  const saved = layers.map((l) => l.momentum);
+  layers.forEach((l) => (l.momentum = 1));
+  try {
+    return f();
+  } finally {
+    layers.forEach((l, i) => (l.momentum = saved[i]));
+  }
+}
+
+function explainGradientError(error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  if (message.includes('gradient function not found')) {
+    return new Error(
+      `fit: ${message}. tfjs-core alone registers no gradients; '@tensorflow/tfjs-layers' (imported by this ` +
+        `package) or '@tensorflow/tfjs' register them: check that only one copy of tfjs-core is installed.`,
+    );
+  }
+  return error instanceof Error ? error : new Error(message);
+}
+
+function batchesOf(order: number[], batchSize: number, dropLast: boolean): number[][] {
+  const batches: number[][] = [];
+  for (let start = 0; start < order.length; start += batchSize) {
+    const batch = order.slice(start, start + batchSize);
+    if (dropLast && batch.length < batchSize) break;
+    batches.push(batch);
+  }
+  return batches;
+}
+
+/**
+ * Evaluates a model in inference mode over a dataset: mean loss (weighted by batch size) and,
+ * if given, `metrics` over all outputs. Leaves no tensors behind.
+ */
+export async function evaluate(
+  model: TrainableModel,
+  data: TrainingData,
+  options: { lossFn: LossFn; batchSize: number; metrics?: MetricsFn },
+): Promise<Record<string, number>> {
+  if (data.size === 0) throw new Error('evaluate: data is empty');
+  const outputs: tf.Tensor[] = [];
+  const targets: tf.Tensor[] = [];
+  let lossSum = 0;
+  try {
+    for (const indices of batchesOf(Array.from({ length: data.size }, (_, i) => i), options.batchSize, false)) {
+      const batch = data.batch(indices);
+      const output = tf.tidy(() => model.forward(batch.input, { training: false }));
+      const loss = tf.tidy(() => options.lossFn(output, batch.target));
+      lossSum += (await loss.data())[0] * indices.length;
+      loss.dispose();
+      if (options.metrics) {
+        outputs.push(output);
+        targets.push(batch.target);
+        tf.dispose(batch.input);
+      } else {
+        output.dispose();
+        disposeBatch(batch);
+      }
+    }
+    const result: Record<string, number> = { loss: lossSum / data.size };
+    if (options.metrics) {
+      const allOutputs = tf.concat(outputs, 0);
+      const allTargets = tf.concat(targets, 0);
+      try {
+        // tidy: tensors a metrics function creates and forgets are freed too.
+        const metrics = options.metrics;
+        Object.assign(result, tf.tidy(() => metrics(allOutputs, allTargets) as unknown as tf.TensorContainer) as unknown as Record<string, number>);
+      } finally {
+        tf.dispose([allOutputs, allTargets]);
+      }
+    }
+    return result;
+  } finally {
+    tf.dispose([...outputs, ...targets]);
+  }
+}
+
+/**
+ * Trains a classifier, a ranker (on pair data) or any `TrainableModel` with any loss, Adam
+ * (L2 or AdamW weight decay), seeded shuffling, hooks, per-epoch validation, best-epoch
+ * selection, early stopping and restoring the best weights. Batch norm runs in training mode
+ * during the steps (moving statistics updated) and in inference mode for validation.
+ */
+export async function fit(model: TrainableModel, options: FitOptions): Promise<FitHistory> {
+  const { train, validation, lossFn, batchSize, epochs } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`fit: options.batchSize must be a positive integer, got ${String(batchSize)}`);
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: options.epochs must be a positive integer, got ${String(epochs)}`);
+  if (train.size === 0) throw new Error('fit: options.train is empty');
+  if (validation && validation.size === 0) throw new Error('fit: options.validation is empty');
+  const monitor = resolveMonitor(options.monitor, validation !== undefined);
+  const stopMonitor = options.earlyStopping
+    ? resolveMonitor({ metric: options.earlyStopping.metric ?? monitor.metric, mode: options.earlyStopping.mode ?? (options.earlyStopping.metric ? undefined : monitor.mode) }, validation !== undefined)
+    : undefined;
+  if (options.earlyStopping && !(Number.isInteger(options.earlyStopping.patience) && options.earlyStopping.patience >= 1)) {
+    throw new Error(`fit: options.earlyStopping.patience must be a positive integer, got ${String(options.earlyStopping.patience)}`);
+  }
+
+  const variables = model.trainableVariables;
+  const ownsOptimizer = !(options.optimizer instanceof AdamOptimizer);
+  const optimizer = options.optimizer instanceof AdamOptimizer ? options.optimizer : new AdamOptimizer(variables, options.optimizer);
+  if (optimizer.variables.length !== variables.length || optimizer.variables.some((v, i) => v !== variables[i])) {
+    throw new Error('fit: options.optimizer was created for other variables than this model\'s trainable variables');
+  }
+  const seed = options.seed ?? 0;
+  const hooks = options.hooks ?? {};
+  const history: FitHistory = {
+    epochs: [],
+    bestEpoch: 0,
+    bestValue: NaN,
+    monitor,
+    stoppedEarly: false,
+    restoredBest: false,
+    optimizerSteps: 0,
+  };
+  let bestWeights: tf.Tensor[] | undefined;
+  let stopBest = NaN;
+  let epochsWithoutImprovement = 0;
+  let stopRequested = false;
+
+  const lossOn = (input: ModelInput, target: tf.Tensor, opts: { training?: boolean } = {}): tf.Scalar =>
+    withFrozenBatchNormStatistics(model.model, () => tf.tidy(() => lossFn(model.forward(input, { training: opts.training ?? true }), target)));
+
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const started = performance.now();
+      const base: EpochContext = { epoch, model, optimizer, requestStop: () => (stopRequested = true) };
+      await hooks.beforeEpoch?.(base);
+      const order = options.shuffle === false ? Array.from({ length: train.size }, (_, i) => i) : shuffledIndices(train.size, deriveSeed(seed, epoch));
+      const batches = batchesOf(order, batchSize, options.dropLast ?? false);
+      let lossSum = 0;
+      let seen = 0;
+      for (let batchIndex = 0; batchIndex < batches.length; batchIndex++) {
+        const indices = batches[batchIndex];
+        const batch: Batch = train.batch(indices);
+        try {
+          const ctx: BatchContext = { ...base, batchIndex, batchesPerEpoch: batches.length, indices, input: batch.input, target: batch.target, variables, lossOn };
+          await hooks.beforeBatch?.(ctx);
+          let value: tf.Scalar;
+          let grads: tf.NamedTensorMap;
+          try {
+            ({ value, grads } = tf.variableGrads(() => lossFn(model.forward(batch.input, { training: true }), batch.target), variables));
+          } catch (error) {
+            throw explainGradientError(error);
+          }
+          // A variable the loss does not reach gets a zero gradient (PyTorch would skip it).
+          const gradients = variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
+          try {
+            const loss = (await value.data())[0];
+            if (!Number.isFinite(loss)) throw new Error(`fit: loss is ${loss} at epoch ${epoch}, batch ${batchIndex}`);
+            optimizer.applyGradients(gradients);
+            history.optimizerSteps++;
+            lossSum += loss * indices.length;
+            seen += indices.length;
+            await hooks.afterBatch?.({ ...ctx, loss, gradients });
+          } finally {
+            tf.dispose([value, ...gradients]);
+          }
+        } finally {
+          disposeBatch(batch);
+        }
+      }
+      const record: EpochRecord = { epoch, trainLoss: lossSum / seen, seconds: 0 };
+      if (validation) {
+        record.validation = await evaluate(model, validation, { lossFn, batchSize, metrics: options.validationMetrics });
+      }
+      record.seconds = (performance.now() - started) / 1000;
+      history.epochs.push(record);
+
+      const value = monitoredValue(record, monitor);
+      if (history.bestEpoch === 0 || improves(value, history.bestValue, monitor.mode)) {
+        history.bestEpoch = epoch;
+        history.bestValue = value;
+        if (options.restoreBest) {
+          tf.dispose(bestWeights ?? []);
+          bestWeights = allVariablesOf(model.model).map((v) => v.clone());
+        }
+      }
+      if (stopMonitor) {
+        const stopValue = monitoredValue(record, stopMonitor);
+        if (epoch === 1 || improves(stopValue, stopBest, stopMonitor.mode)) {
+          stopBest = stopValue;
+          epochsWithoutImprovement = 0;
+        } else {
+          epochsWithoutImprovement++;
+        }
+      }
+      await hooks.afterEpoch?.({ ...base, record });
+      if (stopMonitor && epochsWithoutImprovement >= options.earlyStopping!.patience) {
+        history.stoppedEarly = true;
+        break;
+      }
+      if (stopRequested) break;
+    }
+    if (options.restoreBest && bestWeights) {
+      const targets = allVariablesOf(model.model);
+      targets.forEach((v, i) => v.assign(bestWeights![i]));
+      history.restoredBest = true;
+    }
+    return history;
+  } finally {
+    tf.dispose(bestWeights ?? []);
+    if (ownsOptimizer) optimizer.dispose();
+  }
+}
