@@ -1,0 +1,232 @@
+import { writeFileSync } from 'node:fs';
+import { cac } from 'cac';
+import { BACKEND_PREFERENCES, type BackendPreference } from './backend';
+import { compareRuns, formatRunComparison } from './compare-runs';
+import { exportCsv } from './export-csv';
+import { loadExperiment } from './load-experiment';
+import { parseSetArgs } from './plan';
+import type { ProgressMode } from './progress';
+import { buildReport } from './report';
+import { listRuns, readRunState } from './run-folder';
+import { resumeRun, runExperiment } from './run-experiment';
+
+/** Exit codes: documented in `lab --help`. */
+export const EXIT = { ok: 0, trialsFailed: 1, usage: 2, incomplete: 3, interrupted: 130 } as const;
+
+class UsageError extends Error {}
+
+function asArray(value: unknown): string[] {
+  if (value === undefined || value === null || value === false) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+function parseWorkers(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--workers: expected a non-negative integer, got ${String(value)}`);
+  return n;
+}
+
+function parseBackend(value: unknown): BackendPreference | 'none' | undefined {
+  if (value === undefined) return undefined;
+  const name = String(value);
+  if (![...BACKEND_PREFERENCES, 'none'].includes(name)) throw new UsageError(`--backend: expected one of ${[...BACKEND_PREFERENCES, 'none'].join(', ')}, got ${name}`);
+  return name as BackendPreference | 'none';
+}
+
+function parseProgress(value: unknown): ProgressMode {
+  const mode = value === undefined ? 'auto' : String(value);
+  if (!['auto', 'tty', 'plain', 'none'].includes(mode)) throw new UsageError(`--progress: expected auto, tty, plain or none, got ${mode}`);
+  return mode as ProgressMode;
+}
+
+/** SIGINT/SIGTERM abort the run cleanly (trials stay resumable); a second one exits at once. */
+function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const handler = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write(`\n[lab] ${sig}: stopping; finish later with \`lab resume\`\n`);
+    controller.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+function exitCodeFor(runDir: string, aborted: boolean): number {
+  const status = readRunState(runDir)?.status;
+  if (aborted) return EXIT.interrupted;
+  if (status === 'completed') return EXIT.ok;
+  if (status === 'failed') return EXIT.trialsFailed;
+  return EXIT.incomplete;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const cli = cac('lab');
+  let result: Promise<number> | undefined;
+
+  cli
+    .command('run <experiment-file>', 'Run an experiment (all its sweep variants × seeds × folds) into a new run folder')
+    .option('--set <key=value>', 'Override a parameter (repeatable; dotted keys for nested params; seeds=3, folds=5 also work)', { type: [String] })
+    .option('--config <file>', 'YAML or JSON file of { params, sweep, seeds, folds }')
+    .option('--experiment <name>', 'Which experiment, when the file exports several')
+    .option('--workers <n>', 'Parallel worker processes (default: number of CPU cores; 0 = run in this process)')
+    .option('--backend <name>', `TensorFlow.js backend: ${[...BACKEND_PREFERENCES, 'none'].join(' | ')} (default: the experiment's, else auto)`)
+    .option('--fail-fast', 'Stop at the first failed trial')
+    .option('--runs-dir <dir>', 'Folder of run folders', { default: 'runs' })
+    .option('--name <name>', 'Run folder suffix (default: the experiment name)')
+    .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
+    .option('--no-report', 'Do not build the report at the end')
+    .example('lab run experiments/ghm.ts --set lr=0.0005 --set seeds=5 --workers 2')
+    .action((file: string, options: Record<string, unknown>) => {
+      result = (async () => {
+        const overrides = parseSetArgs(asArray(options.set));
+        const experiment = await loadExperiment(file, options.experiment === undefined ? undefined : String(options.experiment));
+        const signals = abortOnSignals();
+        try {
+          const workers = parseWorkers(options.workers);
+          const backend = parseBackend(options.backend);
+          const runDir = await runExperiment(experiment, {
+            runsDir: String(options.runsDir),
+            overrides,
+            ...(options.config ? { configFile: String(options.config) } : {}),
+            ...(workers !== undefined ? { workers } : {}),
+            ...(backend ? { backend } : {}),
+            failFast: Boolean(options.failFast),
+            ...(options.name ? { name: String(options.name) } : {}),
+            experimentFile: experiment.file!,
+            progress: parseProgress(options.progress),
+            report: options.report !== false,
+            signal: signals.signal,
+            onRunDir: (dir) => process.stdout.write(`run folder: ${dir}\n`),
+          });
+          process.stdout.write(`done: ${runDir}${options.report !== false ? ` (report: ${runDir}/report.html)` : ''}\n`);
+          return exitCodeFor(runDir, signals.signal.aborted);
+        } finally {
+          signals.dispose();
+        }
+      })();
+    });
+
+  cli
+    .command('resume <run-dir>', 'Finish an interrupted run: completed trials are kept, interrupted ones restart from their last checkpoint')
+    .option('--workers <n>', 'Parallel worker processes (default: as in the original run)')
+    .option('--fail-fast', 'Stop at the first failed trial')
+    .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
+    .option('--no-report', 'Do not build the report at the end')
+    .action((runDir: string, options: Record<string, unknown>) => {
+      result = (async () => {
+        const signals = abortOnSignals();
+        try {
+          const workers = parseWorkers(options.workers);
+          await resumeRun(runDir, undefined, {
+            ...(workers !== undefined ? { workers } : {}),
+            ...(options.failFast ? { failFast: true } : {}),
+            progress: parseProgress(options.progress),
+            report: options.report !== false,
+            signal: signals.signal,
+          });
+          process.stdout.write(`done: ${runDir}\n`);
+          return exitCodeFor(runDir, signals.signal.aborted);
+        } finally {
+          signals.dispose();
+        }
+      })();
+    });
+
+  cli.command('report <run-dir>', 'Build report.md, report.html and figures/ for a run').action((runDir: string) => {
+    result = (async () => {
+      const report = await buildReport(runDir);
+      process.stdout.write(`${report.markdownPath}\n${report.htmlPath}\n`);
+      for (const e of report.figureErrors) process.stderr.write(`figure ${e.name} not rendered: ${e.error}\n`);
+      return report.figureErrors.length ? EXIT.trialsFailed : EXIT.ok;
+    })();
+  });
+
+  cli
+    .command('compare <run-dir> [...more]', 'Compare runs on a metric (final values, mean ± 95 % CI, paired tests)')
+    .option('--metric <name>', "Metric to compare (default: the first run's primary metric)")
+    .option('--json', 'Print JSON instead of text')
+    .action((first: string, more: string[], options: Record<string, unknown>) => {
+      result = (async () => {
+        const comparison = compareRuns([first, ...more], options.metric ? { metric: String(options.metric) } : {});
+        process.stdout.write(`${options.json ? JSON.stringify(comparison, null, 2) : formatRunComparison(comparison)}\n`);
+        return EXIT.ok;
+      })();
+    });
+
+  cli
+    .command('ls', 'List runs, newest first')
+    .option('--runs-dir <dir>', 'Folder of run folders', { default: 'runs' })
+    .option('--json', 'Print JSON')
+    .action((options: Record<string, unknown>) => {
+      result = (async () => {
+        const runs = listRuns(String(options.runsDir));
+        if (options.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+        else if (runs.length === 0) process.stdout.write(`no runs in ${String(options.runsDir)}\n`);
+        else for (const r of runs) process.stdout.write(`${r.id}  ${r.status.padEnd(11)} ${r.completed}/${r.trials} done${r.failed ? `, ${r.failed} failed` : ''}  backend ${r.backend}\n`);
+        return EXIT.ok;
+      })();
+    });
+
+  cli
+    .command('export <run-dir>', 'Export all metrics of all trials')
+    .option('--csv', 'As one CSV (the only format for now)')
+    .option('--out <file>', 'Write to a file instead of stdout')
+    .action((runDir: string, options: Record<string, unknown>) => {
+      result = (async () => {
+        if (!options.csv) throw new UsageError('export: say which format (--csv)');
+        const csv = exportCsv(runDir);
+        if (options.out) writeFileSync(String(options.out), csv);
+        else process.stdout.write(csv);
+        return EXIT.ok;
+      })();
+    });
+
+  cli.help((sections) => {
+    sections.push({
+      title: 'Exit codes',
+      body: '  0 all trials completed · 1 some trials failed · 2 bad usage, invalid config or not a run folder · 3 run incomplete (resume it) · 130 interrupted',
+    });
+  });
+
+  try {
+    cli.parse(argv, { run: false });
+    if (cli.options.help || cli.options.version) return EXIT.ok;
+    if (!cli.matchedCommand) {
+      if (cli.args.length) throw new UsageError(`unknown command: ${cli.args[0]} (see lab --help)`);
+      cli.outputHelp();
+      return EXIT.usage;
+    }
+    await cli.runMatchedCommand();
+    return result ? await result : EXIT.ok;
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(`lab: ${message}\n`);
+    const usage = error instanceof UsageError || /^(params|overrides|sweep|seeds|folds|config file|--set|experiment file|backend|workers|run config|compareRuns|resume)/m.test(message) || /is in use by process/.test(message) || /missing required args|Unknown option/.test(message);
+    return usage ? EXIT.usage : EXIT.trialsFailed;
+  }
+}
+
+const invokedDirectly = (() => {
+  const entry = process.argv[1] ?? '';
+  return /(^|[/\\])(cli\.(ts|js|cjs|mjs)|lab(\.mjs)?)$/.test(entry);
+})();
+
+if (invokedDirectly) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      process.stderr.write(`lab: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

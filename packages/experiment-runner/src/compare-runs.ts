@@ -1,0 +1,77 @@
+import { readRunConfig } from './run-folder';
+import { formatNumber, formatP, pairedComparison, describeMeanCI, type MeanCI, type PairedComparison } from './stats';
+import { summarizeRun } from './summary';
+
+export interface CompareRow {
+  run: string;
+  variant: string;
+  n: number;
+  value: MeanCI | undefined;
+}
+
+export interface CrossRunComparison {
+  variant: string;
+  /** Later run minus first run, trials paired by seed and fold. */
+  a: string;
+  b: string;
+  result: PairedComparison;
+}
+
+export interface RunComparison {
+  metric: string;
+  rows: CompareRow[];
+  comparisons: CrossRunComparison[];
+}
+
+/**
+ * Compares runs on one metric (default: the first run's primary metric): each variant's final value
+ * per run, and for variants present in two runs a paired comparison of the later run against the first.
+ */
+export function compareRuns(runDirs: string[], options: { metric?: string } = {}): RunComparison {
+  if (runDirs.length === 0) throw new Error('compareRuns: expected at least one run folder');
+  const summaries = runDirs.map((dir) => ({ dir, config: readRunConfig(dir), summary: summarizeRun(dir) }));
+  const metric = options.metric ?? summaries[0].summary.primaryMetric?.name;
+  if (!metric) throw new Error(`compareRuns: ${runDirs[0]} logged no numeric metric; pass a metric name`);
+  const rows: CompareRow[] = [];
+  for (const { config, summary } of summaries) {
+    for (const v of summary.variants) rows.push({ run: config.id, variant: v.label, n: v.n, value: v.metrics[metric] });
+  }
+  const comparisons: CrossRunComparison[] = [];
+  const [first, ...rest] = summaries;
+  const key = (t: { seed: number; fold?: number }) => `${t.seed}/${t.fold ?? ''}`;
+  for (const other of rest) {
+    for (const v of other.summary.variants) {
+      const base = first.summary.variants.find((x) => x.label === v.label);
+      if (!base) continue;
+      const baseTrials = new Map(first.summary.trials.filter((t) => t.variant === base.variant && t.status === 'completed' && metric in t.final).map((t) => [key(t), t]));
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const t of other.summary.trials) {
+        if (t.variant !== v.variant || t.status !== 'completed' || !(metric in t.final)) continue;
+        const match = baseTrials.get(key(t));
+        if (match) {
+          a.push(t.final[metric]);
+          b.push(match.final[metric]);
+        }
+      }
+      if (a.length) comparisons.push({ variant: v.label, a: other.config.id, b: first.config.id, result: pairedComparison(a, b) });
+    }
+  }
+  return { metric, rows, comparisons };
+}
+
+/** Plain-text tables for the terminal. */
+export function formatRunComparison(comparison: RunComparison): string {
+  const lines = [`${comparison.metric} (final value, mean ± 95 % CI half-width)`, ''];
+  for (const row of comparison.rows) lines.push(`  ${row.run}  ${row.variant || '(single variant)'}: ${row.value ? describeMeanCI(row.value) : `– (n = ${row.n})`}`);
+  if (comparison.comparisons.length) {
+    lines.push('', 'paired by seed/fold, later run − first run:');
+    for (const c of comparison.comparisons) {
+      const r = c.result;
+      lines.push(
+        `  ${c.variant || '(single variant)'}: ${formatNumber(r.diff)}${r.ci95 ? ` (95 % CI ${formatNumber(r.ci95[0])} to ${formatNumber(r.ci95[1])})` : ''}, t-test ${r.tTest ? formatP(r.tTest.p) : 'p = –'}, Wilcoxon ${r.wilcoxon ? formatP(r.wilcoxon.p) : 'p = –'}, n = ${r.n}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}

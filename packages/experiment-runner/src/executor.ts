@@ -1,0 +1,226 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { BackendName } from './backend';
+import type { Experiment } from './define-experiment';
+import type { TrialSpec } from './plan';
+import { createTrialContext } from './trial-context';
+
+export interface TrialJob {
+  runDir: string;
+  trial: TrialSpec;
+  experimentName: string;
+  /** Module that exports the experiment; required by executors that run trials in other processes. */
+  experimentFile?: string;
+  backend: BackendName | 'none';
+  attempt: number;
+  /** Number of folds of the run (k-fold cross-validation). */
+  folds?: number;
+}
+
+export interface TrialEvents {
+  onProgress?(done: number, total: number, note?: string): void;
+  /** Aborting asks the trial to stop (`ctx.signal`); the outcome is then `aborted`. */
+  signal: AbortSignal;
+}
+
+export type TrialOutcome =
+  | { status: 'completed' }
+  | { status: 'failed'; error: { message: string; stack?: string } }
+  | { status: 'aborted' };
+
+/**
+ * Where trials run. The scheduler only calls `run` up to `concurrency` times at once, so a
+ * distributed executor (a job queue) can be added without touching trials or the scheduler.
+ */
+export interface Executor {
+  readonly kind: string;
+  readonly concurrency: number;
+  run(job: TrialJob, events: TrialEvents): Promise<TrialOutcome>;
+  close(): Promise<void>;
+}
+
+export function errorRecord(error: unknown): { message: string; stack?: string } {
+  if (error instanceof Error) return { message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+  return { message: String(error) };
+}
+
+/** Runs one trial of an experiment in the current process. Shared by the in-process executor and worker processes. */
+export async function runTrialHere(
+  experiment: Experiment,
+  job: TrialJob,
+  events: TrialEvents,
+  beforeWrite?: () => void,
+): Promise<TrialOutcome> {
+  const ctx = createTrialContext({
+    runDir: job.runDir,
+    trialId: job.trial.id,
+    seed: job.trial.seed,
+    ...(job.trial.fold !== undefined ? { fold: job.trial.fold } : {}),
+    ...(job.folds !== undefined ? { folds: job.folds } : {}),
+    backend: job.backend,
+    attempt: job.attempt,
+    signal: events.signal,
+    ...(events.onProgress ? { onProgress: events.onProgress } : {}),
+    ...(beforeWrite ? { beforeWrite } : {}),
+  });
+  try {
+    await experiment.trial(structuredClone(job.trial.params), job.trial.seed, ctx);
+    if (events.signal.aborted) return { status: 'aborted' };
+    return { status: 'completed' };
+  } catch (error) {
+    if (events.signal.aborted) return { status: 'aborted' };
+    return { status: 'failed', error: errorRecord(error) };
+  }
+}
+
+/**
+ * Runs trials inside the calling process, `concurrency` at a time (async trials interleave; CPU-bound
+ * ones do not run in parallel). For debugging and for experiments that are not in a module file.
+ */
+export class InProcessExecutor implements Executor {
+  readonly kind = 'in-process';
+  constructor(
+    private readonly experiment: Experiment,
+    readonly concurrency = 1,
+  ) {}
+
+  run(job: TrialJob, events: TrialEvents): Promise<TrialOutcome> {
+    return runTrialHere(this.experiment, job, events);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Messages between the scheduler and a worker process. */
+export type ToWorker = { type: 'run'; job: TrialJob } | { type: 'abort' };
+export type FromWorker =
+  | { type: 'progress'; done: number; total: number; note?: string }
+  | { type: 'outcome'; outcome: TrialOutcome }
+  | { type: 'log'; message: string };
+
+interface WorkerSlot {
+  child: ChildProcess;
+  busy: boolean;
+}
+
+function workerEntry(): { script: string; needsTsx: boolean } {
+  const here = fileURLToPath(import.meta.url);
+  const fromSource = extname(here) === '.ts';
+  return { script: join(dirname(here), fromSource ? 'worker-main.ts' : 'worker-main.js'), needsTsx: fromSource };
+}
+
+function tsxLoaderUrl(): string | undefined {
+  try {
+    return pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Runs each trial in a long-lived child process (one per slot), which imports the experiment module
+ * by file path. A process that crashes fails only its trial and is replaced. Children exit when the
+ * scheduler disappears (IPC disconnect), so a `kill -9` of the run leaves no orphan writing files.
+ */
+export class ChildProcessExecutor implements Executor {
+  readonly kind = 'child-process';
+  private readonly slots: WorkerSlot[] = [];
+  private readonly execArgv: string[];
+  private readonly script: string;
+
+  constructor(
+    readonly concurrency: number,
+    private readonly options: { experimentFile: string; onLog?: (message: string) => void },
+  ) {
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`workers: expected a positive integer, got ${concurrency}`);
+    if (!existsSync(options.experimentFile)) throw new Error(`experiment file ${options.experimentFile} not found`);
+    const entry = workerEntry();
+    this.script = entry.script;
+    const needsTsx = entry.needsTsx || /\.[cm]?tsx?$/.test(options.experimentFile);
+    const loader = needsTsx ? tsxLoaderUrl() : undefined;
+    if (needsTsx && !loader) throw new Error(`experiment file ${options.experimentFile} is TypeScript: install tsx to run it in worker processes`);
+    this.execArgv = loader ? ['--import', loader] : [];
+  }
+
+  private spawn(): WorkerSlot {
+    // execArgv is explicit so the children never inherit the parent's flags (a test runner's, an inspector's).
+    const child = fork(this.script, [], { execArgv: this.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    // Without a listener an 'error' event (a failed spawn, a broken IPC pipe) would crash the scheduler; the exit handler reports the trial.
+    child.on('error', (error) => this.options.onLog?.(`worker process ${child.pid ?? '?'}: ${error.message}`));
+    const slot: WorkerSlot = { child, busy: false };
+    this.slots.push(slot);
+    return slot;
+  }
+
+  async run(job: TrialJob, events: TrialEvents): Promise<TrialOutcome> {
+    const slot = this.slots.find((s) => !s.busy && s.child.exitCode === null && s.child.signalCode === null && s.child.connected) ?? this.spawn();
+    slot.busy = true;
+    const { child } = slot;
+    try {
+      return await new Promise<TrialOutcome>((resolvePromise) => {
+        let settled = false;
+        const finish = (outcome: TrialOutcome) => {
+          if (settled) return;
+          settled = true;
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+          events.signal.removeEventListener('abort', onAbort);
+          resolvePromise(outcome);
+        };
+        const onMessage = (message: FromWorker) => {
+          if (message.type === 'progress') events.onProgress?.(message.done, message.total, message.note);
+          else if (message.type === 'log') this.options.onLog?.(message.message);
+          else if (message.type === 'outcome') finish(message.outcome);
+        };
+        const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+          this.remove(slot);
+          if (events.signal.aborted) finish({ status: 'aborted' });
+          else finish({ status: 'failed', error: { message: `worker process exited during the trial (${signal ? `signal ${signal}` : `exit code ${code}`})` } });
+        };
+        const onAbort = () => {
+          if (child.connected) child.send({ type: 'abort' } satisfies ToWorker);
+        };
+        child.on('message', onMessage);
+        child.on('exit', onExit);
+        events.signal.addEventListener('abort', onAbort, { once: true });
+        try {
+          child.send({ type: 'run', job: { ...job, experimentFile: this.options.experimentFile } } satisfies ToWorker);
+        } catch (error) {
+          // The process died between being picked and being sent the job.
+          this.remove(slot);
+          finish({ status: 'failed', error: errorRecord(error) });
+          return;
+        }
+        if (events.signal.aborted) onAbort();
+      });
+    } finally {
+      slot.busy = false;
+    }
+  }
+
+  private remove(slot: WorkerSlot): void {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+  }
+
+  async close(): Promise<void> {
+    const exits = this.slots.map(
+      (slot) =>
+        new Promise<void>((done) => {
+          if (slot.child.exitCode !== null || slot.child.signalCode !== null) return done();
+          const timer = setTimeout(() => slot.child.kill('SIGKILL'), 5000);
+          slot.child.once('exit', () => {
+            clearTimeout(timer);
+            done();
+          });
+          if (slot.child.connected) slot.child.disconnect();
+          else slot.child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+    this.slots.length = 0;
+  }
+}

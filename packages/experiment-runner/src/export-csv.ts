@@ -1,0 +1,42 @@
+import { readMetrics, readRunConfig } from './run-folder';
+
+/** RFC 4180 field: quoted when it holds a comma, quote or line break. */
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/**
+ * All metrics of all trials of a run as one CSV: one row per logged line, with the trial's variant,
+ * seed, fold and swept parameters as columns, then every metric (empty where a line lacks it).
+ */
+export function exportCsv(runDir: string): string {
+  const config = readRunConfig(runDir);
+  const trials = new Map(config.trials.map((t) => [t.id, t]));
+  const order = new Map(config.trials.map((t, i) => [t.id, i]));
+  const lines = readMetrics(runDir).sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : (order.get(a.trial) ?? 0) - (order.get(b.trial) ?? 0)));
+  const metricNames: string[] = [];
+  for (const line of lines) {
+    for (const key of Object.keys(line)) {
+      if (!['trial', 'seq', 'time', 'epoch'].includes(key) && !metricNames.includes(key)) metricNames.push(key);
+    }
+  }
+  const paramNames = config.varied;
+  const header = ['trial', 'variant', 'seed', 'fold', ...paramNames, 'seq', 'time', 'epoch', ...metricNames];
+  const rows = lines.map((line) => {
+    const spec = trials.get(line.trial);
+    return [
+      line.trial,
+      spec?.variant,
+      spec?.seed,
+      spec?.fold,
+      ...paramNames.map((p) => spec?.params[p]),
+      line.seq,
+      line.time,
+      line.epoch,
+      ...metricNames.map((m) => line[m]),
+    ];
+  });
+  return [header, ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
+}

@@ -1,0 +1,40 @@
+export { writeFileAtomic, writeJsonAtomic, appendLine } from './atomic-write';
+export { selectBackend, BACKEND_PREFERENCES } from './backend';
+export type { BackendName, BackendPreference, BackendSelection, SelectBackendOptions } from './backend';
+export { compareRuns, formatRunComparison } from './compare-runs';
+export type { CompareRow, CrossRunComparison, RunComparison } from './compare-runs';
+export { defineExperiment, isExperiment, schemaFromDefaults, resolveSeeds } from './define-experiment';
+export type { Experiment, ExperimentDefinition, Params, PrimaryMetric, SweepSpec, TrialFunction } from './define-experiment';
+export { ChildProcessExecutor, InProcessExecutor } from './executor';
+export type { Executor, TrialEvents, TrialJob, TrialOutcome } from './executor';
+export { exportCsv } from './export-csv';
+export { renderVegaLite } from './figures';
+export type { RenderedFigure } from './figures';
+export { escapeHtml, markdownToHtml } from './html';
+export { loadExperiment, loadExperiments } from './load-experiment';
+export { loadConfigFile, mergeOverrides, parseSetArgs, planRun } from './plan';
+export type { RunOverrides, RunPlan, TrialSpec } from './plan';
+export { createProgress, PlainProgress, SilentProgress, TtyProgress } from './progress';
+export type { ProgressMode, ProgressReporter } from './progress';
+export { buildReport } from './report';
+export type { ReportResult } from './report';
+export type { ReportContext, ReportFigure, ReportSection, ReportTable } from './report-types';
+export { createRunDir, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
+export type { MetricsLine, RunConfig, RunListing, RunState, RunStatus, TrialStatus } from './run-folder';
+export { resumeRun, runExperiment } from './run-experiment';
+export type { ExecuteOptions, RunOptions } from './run-experiment';
+export {
+  describeComparison,
+  describeMeanCI,
+  formatNumber,
+  formatP,
+  meanCI95,
+  pairedComparison,
+  pairedTTest,
+  signFlipPermutationTest,
+  wilcoxonSignedRank,
+} from './stats';
+export type { MeanCI, PairedComparison } from './stats';
+export { summarizeRun } from './summary';
+export type { RunSummary, TrialSummary, VariantComparison, VariantSummary } from './summary';
+export type { Metrics, MetricValue, TrialCheckpoint, TrialContext, VegaLiteSpec } from './trial-context';

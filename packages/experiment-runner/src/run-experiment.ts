@@ -1,0 +1,308 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism, hostname, userInfo } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { selectBackend, type BackendName, type BackendPreference } from './backend';
+import type { Experiment } from './define-experiment';
+import { ChildProcessExecutor, InProcessExecutor, type Executor } from './executor';
+import { loadExperiment } from './load-experiment';
+import { loadConfigFile, mergeOverrides, planRun, type RunOverrides, type TrialSpec } from './plan';
+import { createProgress, type ProgressMode, type ProgressReporter } from './progress';
+import { buildReport } from './report';
+import {
+  acquireRunLock,
+  createRunDir,
+  pruneMetricsForResume,
+  readRunConfig,
+  readRunState,
+  readTrialStatus,
+  writeRunConfig,
+  writeRunState,
+  writeTrialStatus,
+  type RunConfig,
+  type RunState,
+  type RunStatus,
+} from './run-folder';
+import { writeSummary } from './summary';
+
+export interface ExecuteOptions {
+  /** Parallel trials: child processes by default (one per core); 0 runs trials in this process. */
+  workers?: number;
+  /** Stop at the first failed trial (others are aborted and can be resumed). */
+  failFast?: boolean;
+  progress?: ProgressMode | ProgressReporter;
+  /** Messages for the user (backend attempts, warnings). Default: console.warn. */
+  log?: (message: string) => void;
+  /** Aborting stops the run; unfinished trials stay resumable. */
+  signal?: AbortSignal;
+  /** Build report.md/report.html at the end (default true). */
+  report?: boolean;
+  /** A custom executor (a job queue, say); overrides `workers`. */
+  executor?: Executor;
+}
+
+export interface RunOptions extends ExecuteOptions {
+  runsDir?: string;
+  overrides?: RunOverrides;
+  /** A YAML or JSON file of `{ params, sweep, seeds, folds }`, applied before `overrides`. */
+  configFile?: string;
+  backend?: BackendPreference | 'none';
+  /** Folder-name suffix instead of the experiment name. */
+  name?: string;
+  /** Module exporting the experiment, for worker processes; default: where defineExperiment was called. */
+  experimentFile?: string;
+  /** Called as soon as the run folder exists (before any trial runs). */
+  onRunDir?: (runDir: string) => void;
+}
+
+function ownVersion(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, '..', 'package.json'), join(here, '..', '..', 'package.json')]) {
+    try {
+      const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === '@lab/experiment-runner' && pkg.version) return pkg.version;
+    } catch {
+      // try the next candidate
+    }
+  }
+  return 'unknown';
+}
+
+function nearestPackageJson(from: string): string | undefined {
+  let dir = from;
+  for (;;) {
+    const candidate = join(dir, 'package.json');
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+const TRACKED_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@lab/tfjs-train'];
+
+/** Versions of node, this package, TF.js packages and the experiment package's dependencies that resolve. */
+export function collectVersions(experimentFile?: string): Record<string, string> {
+  const versions: Record<string, string> = { node: process.versions.node, '@lab/experiment-runner': ownVersion() };
+  const base = experimentFile ? dirname(experimentFile) : process.cwd();
+  const names = new Set(TRACKED_PACKAGES);
+  const manifest = nearestPackageJson(base);
+  if (manifest) {
+    try {
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string>; devDependencies?: Record<string, string> };
+      for (const name of Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).slice(0, 40)) names.add(name);
+    } catch {
+      // an unreadable manifest only means fewer versions recorded
+    }
+  }
+  const require = createRequire(join(base, 'noop.js'));
+  for (const name of names) {
+    let dir: string | undefined;
+    try {
+      dir = dirname(require.resolve(`${name}/package.json`));
+    } catch {
+      try {
+        const entry = require.resolve(name);
+        const manifestPath = nearestPackageJson(dirname(entry));
+        dir = manifestPath ? dirname(manifestPath) : undefined;
+      } catch {
+        continue;
+      }
+    }
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir!, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === name && pkg.version) versions[name] = pkg.version;
+    } catch {
+      // not resolvable: not recorded
+    }
+  }
+  return versions;
+}
+
+export function gitInfo(cwd: string): { commit: string | null; dirty: boolean | null } {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+function safeUser(): string | null {
+  try {
+    return userInfo().username;
+  } catch {
+    return null;
+  }
+}
+
+function makeExecutor(experiment: Experiment, file: string | undefined, workers: number | undefined, trials: number, log: (m: string) => void): Executor {
+  const requested = workers ?? availableParallelism();
+  if (!Number.isInteger(requested) || requested < 0) throw new Error(`workers: expected a non-negative integer, got ${String(workers)}`);
+  if (requested === 0) return new InProcessExecutor(experiment, 1);
+  if (!file) {
+    if (workers !== undefined) throw new Error(`workers: ${workers} worker processes need the experiment's module file (pass experimentFile)`);
+    log(`experiment ${experiment.name}: its module file is unknown, so trials run in this process`);
+    return new InProcessExecutor(experiment, 1);
+  }
+  return new ChildProcessExecutor(Math.max(1, Math.min(requested, trials)), { experimentFile: file, onLog: log });
+}
+
+/**
+ * Plans the trials, creates `runs/<YYYYMMDD_HHMMSS>_<name>/` with its config.json, runs the trials
+ * and writes summary.json and the report. Returns the run folder.
+ */
+export async function runExperiment(experiment: Experiment, options: RunOptions = {}): Promise<string> {
+  const log = options.log ?? ((message: string) => console.warn(message));
+  const overrides = mergeOverrides(options.configFile ? loadConfigFile(options.configFile) : undefined, options.overrides);
+  const plan = planRun(experiment, overrides);
+  const file = options.experimentFile ? resolve(options.experimentFile) : experiment.file;
+
+  const preference = options.backend ?? experiment.backend ?? 'auto';
+  let backend: RunConfig['backend'] = { preference, name: 'none', fastTraining: false, failures: [] };
+  if (preference !== 'none') {
+    const chosen = await selectBackend(preference, { log });
+    backend = { preference, name: chosen.name, fastTraining: chosen.fastTraining, failures: chosen.failures };
+  }
+  const executor = options.executor ?? makeExecutor(experiment, file, options.workers, plan.trials.length, log);
+
+  const runDir = createRunDir(options.runsDir ?? 'runs', options.name ?? experiment.name);
+  const now = new Date();
+  const config: RunConfig = {
+    id: basename(runDir),
+    createdAt: now.toISOString(),
+    experiment: {
+      name: experiment.name,
+      description: experiment.description,
+      ...(experiment.background !== undefined ? { background: experiment.background } : {}),
+      hypotheses: experiment.hypotheses,
+      ...(file ? { file } : {}),
+      ...(experiment.primaryMetric ? { primaryMetric: experiment.primaryMetric } : {}),
+    },
+    params: plan.baseParams,
+    sweep: plan.sweep,
+    seeds: plan.seeds,
+    ...(plan.folds !== undefined ? { folds: plan.folds } : {}),
+    varied: plan.varied,
+    trials: plan.trials,
+    backend,
+    executor: { kind: executor.kind, workers: executor.concurrency },
+    failFast: options.failFast ?? false,
+    versions: collectVersions(file),
+    git: gitInfo(file ? dirname(file) : process.cwd()),
+    host: { hostname: hostname(), platform: process.platform, arch: process.arch, cpus: availableParallelism(), node: process.version, user: safeUser() },
+  };
+  writeRunConfig(runDir, config);
+  options.onRunDir?.(runDir);
+  await executeRun(runDir, experiment, config, executor, options);
+  return runDir;
+}
+
+/**
+ * Finishes an interrupted run: completed trials are kept as they are, the others (interrupted or
+ * failed) restart from their last checkpoint, metrics lines past that checkpoint having been removed.
+ * `experiments` may map names to experiments (or list them); by default the module recorded in
+ * config.json is imported.
+ */
+export async function resumeRun(
+  runDir: string,
+  experiments?: Record<string, Experiment> | Experiment[],
+  options: ExecuteOptions = {},
+): Promise<string> {
+  const log = options.log ?? ((message: string) => console.warn(message));
+  const config = readRunConfig(runDir);
+  const list = Array.isArray(experiments) ? experiments : experiments ? Object.values(experiments) : [];
+  let experiment = list.find((e) => e.name === config.experiment.name);
+  if (!experiment) {
+    if (!config.experiment.file) throw new Error(`resume ${runDir}: experiment ${JSON.stringify(config.experiment.name)} not given and its module file is not recorded`);
+    experiment = await loadExperiment(config.experiment.file, config.experiment.name);
+  }
+  const file = config.experiment.file ?? experiment.file;
+  if (config.backend.name !== 'none') {
+    const chosen = await selectBackend(config.backend.name as BackendName, { log });
+    config.backend = { ...config.backend, fastTraining: chosen.fastTraining };
+  }
+  const executor = options.executor ?? makeExecutor(experiment, file, options.workers ?? (config.executor.kind === 'in-process' ? 0 : config.executor.workers), config.trials.length, log);
+  config.executor = { kind: executor.kind, workers: executor.concurrency };
+  writeRunConfig(runDir, config);
+  await executeRun(runDir, experiment, config, executor, { ...options, failFast: options.failFast ?? config.failFast });
+  return runDir;
+}
+
+async function executeRun(runDir: string, experiment: Experiment, config: RunConfig, executor: Executor, options: ExecuteOptions): Promise<void> {
+  const release = acquireRunLock(runDir);
+  const progress: ProgressReporter = typeof options.progress === 'object' ? options.progress : createProgress(options.progress ?? 'auto');
+  const startedAt = new Date().toISOString();
+  const previous = readRunState(runDir);
+  const state: RunState = {
+    status: 'running',
+    startedAt: previous?.startedAt ?? startedAt,
+    sessions: [...(previous?.sessions ?? []), { startedAt, pid: process.pid }],
+  };
+  writeRunState(runDir, state);
+
+  const completed = new Set(config.trials.filter((t) => readTrialStatus(runDir, t.id)?.status === 'completed').map((t) => t.id));
+  pruneMetricsForResume(runDir, completed);
+  const pending: TrialSpec[] = config.trials.filter((t) => !completed.has(t.id));
+
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) controller.abort(options.signal.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+
+  let failures = 0;
+  let interrupted = 0;
+  progress.start(config.trials.length, completed.size);
+  const queue = [...pending];
+  const runNext = async (): Promise<void> => {
+    for (let trial = queue.shift(); trial && !controller.signal.aborted; trial = queue.shift()) {
+      const before = readTrialStatus(runDir, trial.id);
+      const attempt = (before?.attempt ?? 0) + 1;
+      const started = Date.now();
+      writeTrialStatus(runDir, { id: trial.id, status: 'running', attempt, startedAt: new Date(started).toISOString() });
+      progress.trialStarted(trial.id);
+      const outcome = await executor.run(
+        { runDir, trial, experimentName: config.experiment.name, ...(config.experiment.file ? { experimentFile: config.experiment.file } : {}), backend: config.backend.name, attempt, ...(config.folds !== undefined ? { folds: config.folds } : {}) },
+        { signal: controller.signal, onProgress: (done, total, note) => progress.trialProgress(trial!.id, done, total, note) },
+      );
+      const durationMs = Date.now() - started;
+      const base = { id: trial.id, attempt, startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), durationMs };
+      if (outcome.status === 'completed') {
+        writeTrialStatus(runDir, { ...base, status: 'completed' });
+        progress.trialFinished(trial.id, 'completed', durationMs);
+      } else if (outcome.status === 'failed') {
+        failures++;
+        writeTrialStatus(runDir, { ...base, status: 'failed', error: outcome.error });
+        progress.trialFinished(trial.id, 'failed', durationMs);
+        if (options.failFast) controller.abort(new Error(`trial ${trial.id} failed (fail-fast)`));
+      } else {
+        interrupted++;
+        // Left as "running": a resume restarts it from its last checkpoint.
+        progress.trialFinished(trial.id, 'interrupted', durationMs);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(executor.concurrency, pending.length)) }, runNext));
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+    progress.stop();
+    await executor.close();
+  }
+  const summary = writeSummary(runDir);
+  const status: RunStatus =
+    summary.counts.pending > 0 || interrupted > 0 ? (failures > 0 && options.failFast ? 'failed' : 'interrupted') : summary.counts.failed > 0 ? 'failed' : 'completed';
+  const finishedAt = new Date().toISOString();
+  state.status = status;
+  state.finishedAt = finishedAt;
+  state.sessions[state.sessions.length - 1] = { ...state.sessions[state.sessions.length - 1], finishedAt, status };
+  writeRunState(runDir, state);
+  try {
+    if (options.report !== false) await buildReport(runDir, experiment);
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import fixture from '../fixtures/stats-fixture.json';
+import { describeComparison, describeMeanCI, formatP, meanCI95, pairedComparison, signFlipPermutationTest, wilcoxonSignedRank } from './stats';
+
+describe('meanCI95', () => {
+  it('matches a hand-worked t-interval', () => {
+    // values 1..5: mean 3, sd = sqrt(2.5) = 1.5811, sem = 0.7071, t(0.975, 4) = 2.7764
+    // half-width = 2.7764 × 0.7071 = 1.9632
+    const ci = meanCI95([1, 2, 3, 4, 5]);
+    expect(ci.mean).toBe(3);
+    expect(ci.sd).toBeCloseTo(1.5811, 4);
+    expect(ci.halfWidth).toBeCloseTo(1.9632, 4);
+    expect(ci.n).toBe(5);
+  });
+
+  it('has no interval for one value, and names bad input', () => {
+    expect(meanCI95([0.7])).toMatchObject({ n: 1, mean: 0.7, lo: null, hi: null });
+    expect(() => meanCI95([1, Number.NaN])).toThrow(/values\[1\]/);
+    expect(() => meanCI95([])).toThrow(/non-empty/);
+  });
+
+  for (const c of fixture.cases) {
+    it(`matches SciPy's t.interval for ${c.name}`, () => {
+      const ci = meanCI95(c.a);
+      expect(ci.mean).toBeCloseTo(c.meanA, 12);
+      expect(ci.sd!).toBeCloseTo(c.sdA, 12);
+      expect(ci.lo!).toBeCloseTo(c.ciA[0], 9);
+      expect(ci.hi!).toBeCloseTo(c.ciA[1], 9);
+    });
+  }
+});
+
+describe('pairedComparison against SciPy', () => {
+  for (const c of fixture.cases) {
+    it(c.name, () => {
+      const r = pairedComparison(c.a, c.b);
+      expect(r.n).toBe(c.a.length);
+      expect(r.diff).toBeCloseTo(c.diff, 12);
+      expect(r.ci95![0]).toBeCloseTo(c.diffCi[0], 9);
+      expect(r.ci95![1]).toBeCloseTo(c.diffCi[1], 9);
+      expect(r.tTest!.t).toBeCloseTo(c.t, 9);
+      expect(r.tTest!.p).toBeCloseTo(c.tP, 9);
+      expect(r.wilcoxon!.statistic).toBe(c.wilcoxonStatistic);
+      expect(r.wilcoxon!.p).toBeCloseTo(c.wilcoxonP, 12);
+      expect(r.wilcoxon!.exact).toBe(true);
+      expect(r.permutation!.p).toBeCloseTo(c.permutationP, 12);
+      expect(r.permutation!.exact).toBe(true);
+    });
+  }
+
+  it('rejects unpaired input naming the lengths', () => {
+    expect(() => pairedComparison([1, 2], [1])).toThrow(/lengths 2 and 1/);
+  });
+});
+
+describe('rank and permutation tests', () => {
+  it('exact Wilcoxon p by hand: n = 4, all positive', () => {
+    // Only the all-plus pattern of 2^4 has W− = 0: one-sided 1/16, two-sided 2/16 = 0.125.
+    expect(wilcoxonSignedRank([1, 2, 3, 4])).toMatchObject({ statistic: 0, p: 0.125, exact: true });
+  });
+
+  it('uses the normal approximation above n = 50 and a seeded Monte Carlo above n = 16', () => {
+    const diffs = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? -0.1 : 0.4) + i * 1e-3);
+    expect(wilcoxonSignedRank(diffs)!.exact).toBe(false);
+    const p1 = signFlipPermutationTest(diffs.slice(0, 20), { seed: 3 });
+    const p2 = signFlipPermutationTest(diffs.slice(0, 20), { seed: 3 });
+    expect(p1).toEqual(p2);
+    expect(p1!.exact).toBe(false);
+    expect(p1!.p).toBeGreaterThan(0);
+    expect(p1!.p).toBeLessThan(0.05);
+  });
+});
+
+describe('sentences from numbers', () => {
+  it('says "not significant at n = 5" and why the rank test cannot help', () => {
+    const c = fixture.cases[0];
+    const text = describeComparison(pairedComparison(c.a, c.b), { a: 'GHM', b: 'CE', metric: 'val_acc' });
+    expect(text).toContain('GHM − CE on val_acc = 0.022');
+    expect(text).toContain('not significant at n = 5');
+    expect(text).toContain('cannot reach p < 0.05');
+  });
+
+  it('reports a significant difference with its direction', () => {
+    const c = fixture.cases[1];
+    const text = describeComparison(pairedComparison(c.a, c.b), { a: 'A', b: 'B', metric: 'acc' });
+    expect(text).toMatch(/A is higher, significant at the 5 % level \(n = 8\)/);
+  });
+
+  it('formats p-values without rounding across the threshold, and CIs with n', () => {
+    expect(formatP(0.0497)).toBe('p = 0.0497');
+    expect(formatP(0.0004)).toBe('p < 0.001');
+    expect(formatP(0.234)).toBe('p = 0.23');
+    expect(describeMeanCI(meanCI95([1, 2, 3, 4, 5]))).toBe('3 ± 1.96 (95 % CI, n = 5)');
+    expect(describeComparison(pairedComparison([1], [0]), { a: 'x', b: 'y', metric: 'm' })).toContain('cannot be tested with n = 1 pair');
+  });
+});

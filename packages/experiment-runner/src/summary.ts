@@ -1,0 +1,177 @@
+import { join } from 'node:path';
+import { writeJsonAtomic } from './atomic-write';
+import type { Params } from './define-experiment';
+import { readMetrics, readRunConfig, readTrialStatus, type MetricsLine, type RunConfig, type TrialStatusName } from './run-folder';
+import { meanCI95, pairedComparison, type MeanCI, type PairedComparison } from './stats';
+
+export interface TrialSummary {
+  id: string;
+  variant: number;
+  variantLabel: string;
+  seed: number;
+  fold?: number;
+  status: TrialStatusName | 'pending';
+  attempt: number;
+  durationMs?: number;
+  error?: { message: string; stack?: string };
+  /** Last logged value of every numeric metric. */
+  final: Record<string, number>;
+  /** Best value of the primary metric and the epoch it was reached. */
+  best?: { value: number; epoch?: number };
+}
+
+export interface VariantSummary {
+  variant: number;
+  label: string;
+  params: Params;
+  /** Completed trials (seeds × folds) that enter the statistics. */
+  n: number;
+  failed: number;
+  /** Mean ± 95 % CI over seeds/folds of each metric's final value. */
+  metrics: Record<string, MeanCI>;
+  /** Mean ± 95 % CI of the primary metric's best value. */
+  best?: MeanCI;
+}
+
+export interface VariantComparison {
+  metric: string;
+  a: number;
+  b: number;
+  aLabel: string;
+  bLabel: string;
+  /** Trials paired by seed and fold. */
+  result: PairedComparison;
+}
+
+export interface RunSummary {
+  id: string;
+  experiment: string;
+  primaryMetric?: { name: string; goal: 'max' | 'min' };
+  trials: TrialSummary[];
+  variants: VariantSummary[];
+  /** Every variant against variant 0 (the baseline) on the primary metric's final value. */
+  comparisons: VariantComparison[];
+  counts: { total: number; completed: number; failed: number; pending: number };
+}
+
+export function variantName(config: RunConfig, variant: number): string {
+  const label = config.trials.find((t) => t.variant === variant)?.variantLabel;
+  return label ? label : `variant ${variant}`;
+}
+
+function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: string; goal: 'max' | 'min' } | undefined {
+  if (config.experiment.primaryMetric) return config.experiment.primaryMetric;
+  for (const line of lines) {
+    for (const [key, value] of Object.entries(line)) {
+      if (['trial', 'seq', 'time', 'epoch', 'step'].includes(key) || typeof value !== 'number') continue;
+      return { name: key, goal: /loss|error|err$|mse|mae|rmse/i.test(key) ? 'min' : 'max' };
+    }
+  }
+  return undefined;
+}
+
+/** Reads a run folder and computes per-trial finals, per-variant mean ± 95 % CI and paired comparisons. */
+export function summarizeRun(runDir: string): RunSummary {
+  const config = readRunConfig(runDir);
+  const lines = readMetrics(runDir).sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1));
+  const primary = primaryMetricOf(config, lines);
+  const byTrial = new Map<string, MetricsLine[]>();
+  for (const line of lines) {
+    if (!byTrial.has(line.trial)) byTrial.set(line.trial, []);
+    byTrial.get(line.trial)!.push(line);
+  }
+  const trials: TrialSummary[] = config.trials.map((spec) => {
+    const status = readTrialStatus(runDir, spec.id);
+    const final: Record<string, number> = {};
+    let best: { value: number; epoch?: number } | undefined;
+    for (const line of byTrial.get(spec.id) ?? []) {
+      for (const [key, value] of Object.entries(line)) {
+        if (['trial', 'seq', 'time', 'epoch', 'step'].includes(key) || typeof value !== 'number' || !Number.isFinite(value)) continue;
+        final[key] = value;
+        if (primary && key === primary.name && (!best || (primary.goal === 'max' ? value > best.value : value < best.value))) {
+          best = { value, ...(typeof line.epoch === 'number' ? { epoch: line.epoch } : {}) };
+        }
+      }
+    }
+    return {
+      id: spec.id,
+      variant: spec.variant,
+      variantLabel: spec.variantLabel,
+      seed: spec.seed,
+      ...(spec.fold !== undefined ? { fold: spec.fold } : {}),
+      status: status?.status ?? 'pending',
+      attempt: status?.attempt ?? 0,
+      ...(status?.durationMs !== undefined ? { durationMs: status.durationMs } : {}),
+      ...(status?.error ? { error: status.error } : {}),
+      final,
+      ...(best ? { best } : {}),
+    };
+  });
+
+  const variantIds = [...new Set(config.trials.map((t) => t.variant))].sort((a, b) => a - b);
+  const variants: VariantSummary[] = variantIds.map((variant) => {
+    const members = trials.filter((t) => t.variant === variant);
+    const done = members.filter((t) => t.status === 'completed');
+    const metricNames = [...new Set(done.flatMap((t) => Object.keys(t.final)))];
+    const metrics: Record<string, MeanCI> = {};
+    for (const name of metricNames) {
+      const values = done.map((t) => t.final[name]).filter((v): v is number => typeof v === 'number');
+      if (values.length) metrics[name] = meanCI95(values);
+    }
+    const bests = done.map((t) => t.best?.value).filter((v): v is number => typeof v === 'number');
+    return {
+      variant,
+      label: variantName(config, variant),
+      params: config.trials.find((t) => t.variant === variant)!.params,
+      n: done.length,
+      failed: members.filter((t) => t.status === 'failed').length,
+      metrics,
+      ...(bests.length ? { best: meanCI95(bests) } : {}),
+    };
+  });
+
+  const comparisons: VariantComparison[] = [];
+  if (primary) {
+    const key = (t: TrialSummary) => `${t.seed}/${t.fold ?? ''}`;
+    const baseline = new Map(trials.filter((t) => t.variant === variantIds[0] && t.status === 'completed').map((t) => [key(t), t]));
+    for (const variant of variantIds.slice(1)) {
+      const a: number[] = [];
+      const b: number[] = [];
+      for (const t of trials) {
+        if (t.variant !== variant || t.status !== 'completed') continue;
+        const base = baseline.get(key(t));
+        if (base && primary.name in t.final && primary.name in base.final) {
+          a.push(t.final[primary.name]);
+          b.push(base.final[primary.name]);
+        }
+      }
+      if (a.length === 0) continue;
+      comparisons.push({
+        metric: primary.name,
+        a: variant,
+        b: variantIds[0],
+        aLabel: variantName(config, variant),
+        bLabel: variantName(config, variantIds[0]),
+        result: pairedComparison(a, b, { seed: variant }),
+      });
+    }
+  }
+
+  const completed = trials.filter((t) => t.status === 'completed').length;
+  const failed = trials.filter((t) => t.status === 'failed').length;
+  return {
+    id: config.id,
+    experiment: config.experiment.name,
+    ...(primary ? { primaryMetric: primary } : {}),
+    trials,
+    variants,
+    comparisons,
+    counts: { total: trials.length, completed, failed, pending: trials.length - completed - failed },
+  };
+}
+
+export function writeSummary(runDir: string): RunSummary {
+  const summary = summarizeRun(runDir);
+  writeJsonAtomic(join(runDir, 'summary.json'), summary);
+  return summary;
+}
