@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from './atomic-write';
 import type { FeatureMap } from './features';
 import { PACKAGE_VERSION } from './version';
 
@@ -108,14 +109,7 @@ export class FeatureCache {
     sha256(payload).copy(entry, 12);
     entry.set(payload, HEADER_BYTES);
     mkdirSync(join(this.dir, key.slice(0, 2)), { recursive: true });
-    const temporary = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      writeFileSync(temporary, entry);
-      renameSync(temporary, path);
-    } catch (error) {
-      rmSync(temporary, { force: true });
-      throw error;
-    }
+    writeFileAtomicSync(path, entry);
     this.counts.writes++;
   }
 

@@ -4,7 +4,6 @@ import { FeatureCache } from './feature-cache';
 import { computeFeatures, resolveFeatureOptions, type FeatureMap, type FeatureOptions } from './features';
 import { decodeWav } from './wav';
 
-
 export interface LoadFeaturesOptions<T extends Pick<DatasetItem, 'path'>> {
   featureOptions?: Partial<FeatureOptions>;
   /** Where computed maps are kept; left out, every map is computed. */

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import wavefile from 'wavefile';
@@ -25,8 +25,11 @@ function handMade(opts: {
   dataBytes?: number;
   declaredDataBytes?: number;
   extensibleSubformat?: number;
+  /** The data chunk's bytes (default: 0, 1, 2, … of length dataBytes). */
+  data?: Uint8Array;
 }): Uint8Array {
-  const { formatCode = 1, channels = 1, rate = 8000, bits = 16, dataBytes = 8 } = opts;
+  const { formatCode = 1, channels = 1, rate = 8000, bits = 16 } = opts;
+  const dataBytes = opts.data?.length ?? opts.dataBytes ?? 8;
   const fmtSize = opts.fmtSize ?? (opts.extensibleSubformat !== undefined ? 40 : 16);
   const declared = opts.declaredDataBytes ?? dataBytes;
   const bytes = new Uint8Array(12 + 8 + fmtSize + 8 + dataBytes);
@@ -52,7 +55,7 @@ function handMade(opts: {
   const data = 20 + fmtSize;
   text(data, 'data');
   view.setUint32(data + 4, declared, true);
-  for (let i = 0; i < dataBytes; i++) bytes[data + 8 + i] = i;
+  for (let i = 0; i < dataBytes; i++) bytes[data + 8 + i] = opts.data ? opts.data[i] : i;
   return bytes;
 }
 
@@ -120,6 +123,21 @@ describe('decodeWav', () => {
     const larger = new Uint8Array(bytes.length + 10);
     larger.set(bytes, 3);
     expect(Array.from(decodeWav(larger.subarray(3, 3 + bytes.length)).channels[0])).toEqual([0.5, -0.25]);
+  });
+
+  it('decodes hand-made sample bytes at every depth (values worked by hand, no encoder involved)', () => {
+    const decode = (formatCode: number, bits: number, data: number[]) =>
+      Array.from(decodeWav(handMade({ formatCode, bits, data: Uint8Array.from(data) })).channels[0]);
+    // 8-bit is unsigned with 128 as zero: 0x00 → −1, 0x80 → 0, 0xc0 → 0.5, 0xff → 127/128
+    expect(decode(1, 8, [0x00, 0x80, 0xc0, 0xff])).toEqual([-1, 0, 0.5, 127 / 128]);
+    // 24-bit little-endian two's complement: 00 00 c0 = −0x400000 = −2^22 → −0.5; ff ff 7f = 2^23 − 1
+    expect(decode(1, 24, [0x00, 0x00, 0xc0, 0xff, 0xff, 0x7f])).toEqual([-0.5, (2 ** 23 - 1) / 2 ** 23]);
+    // 32-bit: 00 00 00 80 = −2^31 → −1; 00 00 00 20 = 2^29 → 0.25
+    expect(decode(1, 32, [0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x20])).toEqual([-1, 0.25]);
+    // IEEE float32 0x3e800000 = 0.25 and 0xbf400000 = −0.75, little-endian
+    expect(decode(3, 32, [0x00, 0x00, 0x80, 0x3e, 0x00, 0x00, 0x40, 0xbf])).toEqual([0.25, -0.75]);
+    // IEEE float64 0x3fe0000000000000 = 0.5
+    expect(decode(3, 64, [0, 0, 0, 0, 0, 0, 0xe0, 0x3f])).toEqual([0.5]);
   });
 
   it('accepts a hand-made minimal file', () => {
@@ -240,6 +258,14 @@ describe('encodeWav / writeWav', () => {
     try {
       await writeWav(join(dir, 'out.wav'), stereo);
       expect((await readWav(join(dir, 'out.wav'))).channels).toHaveLength(2);
+      // overwriting replaces the file whole and leaves no temporary file behind
+      await writeWav(join(dir, 'out.wav'), { sampleRate: 8000, channels: [Float32Array.from([0.5])] });
+      expect((await readWav(join(dir, 'out.wav'))).sampleRate).toBe(8000);
+      expect(await readdir(dir)).toEqual(['out.wav']);
+      // a failed rename (the target is a folder) removes the temporary file and keeps the error
+      await mkdir(join(dir, 'taken.wav'));
+      await expect(writeWav(join(dir, 'taken.wav'), stereo)).rejects.toThrow();
+      expect((await readdir(dir)).sort()).toEqual(['out.wav', 'taken.wav']);
       expect(() => encodeWav({ sampleRate: 8000, channels: [new Float32Array(2), new Float32Array(3)] })).toThrow(/equal length/);
       expect(() => encodeWav({ sampleRate: 8000.5, channels: [new Float32Array(2)] })).toThrow(/sampleRate must be a positive integer/);
       expect(() => encodeWav(stereo, { bitDepth: '8' as '16' })).toThrow(/bitDepth must be/);

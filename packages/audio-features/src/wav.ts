@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import wavefile from 'wavefile';
+import { writeFileAtomic } from './atomic-write';
 
 /** Decoded audio: one Float32Array per channel, integer PCM scaled to [-1, 1). */
 export interface DecodedAudio {
@@ -264,15 +265,7 @@ export function encodeWav(audio: DecodedAudio, opts: { bitDepth?: WavBitDepth } 
 
 /** Writes `encodeWav(audio)` to `path` atomically (temporary file in the same folder, then rename). */
 export async function writeWav(path: string, audio: DecodedAudio, opts: { bitDepth?: WavBitDepth } = {}): Promise<void> {
-  const bytes = encodeWav(audio, opts);
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
+  await writeFileAtomic(path, encodeWav(audio, opts));
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { sigmoidCrossEntropyElements } from './sigmoid-cross-entropy';
-import { checkLogits2d, checkTensor, elementWeights, sameShape, sampleWeights, toOneHot } from './tensor-checks';
+import { checkLogits2d, checkTensor, elementWeights, labelledWeights, sameShape, sampleWeights, toOneHot } from './tensor-checks';
 
 /*
  * Every baseline reduces as Σ wᵢ·Lᵢ / max(#{wᵢ > 0}, 1): the plain mean without weights, 0 (not NaN)
@@ -35,10 +35,9 @@ export function softmaxCrossEntropy(
   const [n, classes] = x.shape;
   return tf.tidy(() => {
     const oneHot = toOneHot('softmaxCrossEntropy', labels, n, classes);
-    const w = sampleWeights('softmaxCrossEntropy', weights, n);
-    const validWeights = tf.where(tf.greater(tf.sum(oneHot, 1), 0), w, tf.zerosLike(w));
+    const w = labelledWeights(sampleWeights('softmaxCrossEntropy', weights, n), oneHot);
     const ce = tf.losses.softmaxCrossEntropy(oneHot, tf.cast(x, 'float32'), undefined, labelSmoothing, tf.Reduction.NONE);
-    return weightedMean(ce, validWeights);
+    return weightedMean(ce, w);
   });
 }
 
@@ -98,14 +97,13 @@ export function focalLoss(
   }
   return tf.tidy(() => {
     const oneHot = toOneHot('focalLoss', labels, n, classes);
-    const w = sampleWeights('focalLoss', weights, n);
-    const validWeights = tf.where(tf.greater(tf.sum(oneHot, 1), 0), w, tf.zerosLike(w));
+    const w = labelledWeights(sampleWeights('focalLoss', weights, n), oneHot);
     const logp = tf.logSoftmax(tf.cast(x, 'float32'));
     const logpTarget = tf.sum(tf.mul(logp, oneHot), 1);
     const alphaTarget = tf.sum(tf.mul(oneHot, tf.tensor2d(alphas, [1, classes], 'float32')), 1);
     const modulating = gamma === 0 ? tf.onesLike(logpTarget) : tf.pow(tf.sub(1, tf.exp(logpTarget)), gamma);
     const fl = tf.neg(tf.mul(tf.mul(alphaTarget, modulating), logpTarget));
-    return weightedMean(fl, validWeights);
+    return weightedMean(fl, w);
   });
 }
 

@@ -189,14 +189,47 @@ describe('state', () => {
 
   it('meanWeightPerBin averages the weights given over all calls since reset', () => {
     const ghm = new GHMC({ bins: 2 });
-    // call 1: g = 0.25, 0.75, 0.75 → counts [1, 2], tot 3, weights 3/1/2, 3/2/2
+    // σ(0) = 0.5, so g = |0.5 − t|.
+    // call 1: g = 0.25, 0.5, 0.5 → counts [1, 2], tot 3, n 2, weights 3/1/2 = 1.5, 3/2/2 = 0.75
     ghm.loss(tf.zeros([3]), tf.tensor1d([0.25, 1, 1])).dispose();
-    // call 2: g = 0.25 → counts [1, 0], weight 1/1/1
+    // call 2: g = 0.25 → counts [1, 0], tot 1, n 1, weight 1/1/1 = 1
     ghm.loss(tf.zeros([1]), tf.tensor1d([0.75])).dispose();
     const s = ghm.stats();
     expect(s.cumulativeCounts).toEqual([2, 2]);
     expect(s.meanWeightPerBin[0]).toBeCloseTo((1.5 + 1) / 2, 6);
     expect(s.meanWeightPerBin[1]).toBeCloseTo(0.75, 6);
+    ghm.dispose();
+  });
+});
+
+describe('worked by hand', () => {
+  it('GHMC with lossWeight 2: loss and gradient', () => {
+    // logits 0, targets [0.25, 1, 1]: g = 0.25, 0.5, 0.5 (bins 2) → weights 1.5, 0.75, 0.75, tot 3.
+    // BCE at a logit of 0 is ln 2 for any target, so loss = 2 · (1.5 + 0.75 + 0.75) · ln 2 / 3 = 2 ln 2;
+    // ∂/∂x = 2 · w/3 · (σ(0) − t) = 2 · [0.5 · 0.25, 0.25 · (−0.5), 0.25 · (−0.5)] = [0.25, −0.25, −0.25].
+    const ghm = new GHMC({ bins: 2, lossWeight: 2 });
+    tf.tidy(() => {
+      const got = gradOf((x) => ghm.loss(x, tf.tensor1d([0.25, 1, 1])), tf.zeros([3]));
+      expect(got.loss).toBeCloseTo(2 * Math.LN2, 6);
+      expect(Array.from(got.grad)).toEqual([0.25, -0.25, -0.25]);
+    });
+    expect(ghm.stats().binWeights).toEqual([1.5, 0.75]);
+    ghm.dispose();
+  });
+
+  it('GHMR: weights 2 and 0 give tot = Σ weights and mask the zero', () => {
+    // d = [0, 0.5, 3] with weights [2, 2, 0], μ = 0.02: g = 0, ≈0.9992, (masked). bins 2: counts [1, 1],
+    // tot = max(2 + 2 + 0, 1) = 4, n 2 → weight 4/1/2 = 2 each. ASL1(0) = 0, ASL1(0.5) = sqrt(0.25 + 0.0004) − 0.02,
+    // so loss = 2 · (sqrt(0.2504) − 0.02) / 4.
+    const ghm = new GHMR({ bins: 2 });
+    tf.tidy(() => {
+      const loss = ghm.loss(tf.tensor1d([0, 0.5, 3]), tf.zeros([3]), tf.tensor1d([2, 2, 0])).dataSync()[0];
+      expect(loss).toBeCloseTo((2 * (Math.sqrt(0.2504) - 0.02)) / 4, 6);
+    });
+    const s = ghm.stats();
+    expect(s.total).toBe(4);
+    expect(s.counts).toEqual([1, 1]);
+    expect(s.binWeights).toEqual([2, 2]);
     ghm.dispose();
   });
 });
@@ -237,6 +270,9 @@ describe('input checks', () => {
       expect(() => ghm.loss(tf.zeros([4, 3]) as tf.Tensor2D, tf.tensor1d([0, 1], 'int32'))).toThrow(/labels/);
       expect(() => ghm.loss(tf.zeros([4, 3]) as tf.Tensor2D, tf.tensor1d([0, 1, 2, 0], 'int32'), tf.ones([3]) as tf.Tensor1D)).toThrow(/weights/);
       expect(() => new GHMC().loss(tf.zeros([4, 3]), tf.zeros([4, 2]))).toThrow(/targets/);
+      expect(() => new GHMC().loss(tf.zeros([4, 3]), tf.tensor1d([0, 1, 2], 'int32'))).toThrow(/GHMC.loss: "targets" must hold 4 class ids/);
+      expect(() => new GHMC().asLayersLoss({ from: 'scores' as 'probs' })).toThrow(/GHMC.asLayersLoss: option "from"/);
+      expect(() => GHMR.fromJSON({ type: 'GHMC' } as never)).toThrow('GHMR.fromJSON: field "type" must be "GHMR"');
       expect(() => focalLoss(tf.zeros([2, 3]) as tf.Tensor2D, tf.tensor1d([0, 1], 'int32'), { alpha: [1, 2] })).toThrow(/alpha/);
       expect(() => ghm.asLayersLoss({ from: 'scores' as 'probs' })).toThrow(/from/);
     });

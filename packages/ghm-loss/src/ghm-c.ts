@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GradientDensity, checkBins, checkLossWeight, checkMomentum } from './gradient-density';
-import type { GHMStateJSON, GHMStats } from './gradient-density';
-import type { GHMLossCallOptions } from './ghm-softmax';
+import { GHMBase, PROB_EPSILON, checkFrom, checkJSONType } from './ghm-base';
+import type { GHMLossCallOptions, LayersLossOptions } from './ghm-base';
+import type { GHMStateJSON } from './gradient-density';
 import { harmonizedFactors } from './harmonize';
 import { sigmoidCrossEntropyElements } from './sigmoid-cross-entropy';
 import { checkTensor, elementWeights, sameShape, toOneHot } from './tensor-checks';
@@ -25,17 +25,9 @@ export interface GHMCJSON {
  * GHM-C (mmdetection `GHMC`, use_sigmoid): per-element sigmoid binary cross-entropy with
  * g = |σ(x) − target|; loss = lossWeight · Σ w · BCE / tot with tot = max(#valid elements, 1).
  */
-export class GHMC {
-  readonly bins: number;
-  readonly momentum: number;
-  readonly lossWeight: number;
-  private readonly density: GradientDensity;
-
+export class GHMC extends GHMBase {
   constructor({ bins = 10, momentum = 0, lossWeight = 1 }: GHMCOptions = {}) {
-    this.bins = checkBins('GHMC', bins);
-    this.momentum = checkMomentum('GHMC', momentum);
-    this.lossWeight = checkLossWeight('GHMC', lossWeight);
-    this.density = new GradientDensity(this.bins, this.momentum, 1 + 1e-6);
+    super('GHMC', bins, momentum, lossWeight, 1 + 1e-6);
   }
 
   /**
@@ -52,7 +44,7 @@ export class GHMC {
     return tf.tidy(() => {
       let target: tf.Tensor;
       if (sameShape(t.shape, x.shape)) target = tf.cast(t, 'float32');
-      else if (x.rank === 2 && t.rank === 1) target = toOneHot('GHMC.loss', t, x.shape[0]!, x.shape[1]!);
+      else if (x.rank === 2 && t.rank === 1) target = toOneHot('GHMC.loss', t, x.shape[0]!, x.shape[1]!, 'targets');
       else throw new Error(`GHMC.loss: "targets" must have the shape of logits [${x.shape}] or be class ids [${x.shape[0]}], got [${t.shape}]`);
       const w = elementWeights('GHMC.loss', weights, x.shape);
       const logits32 = tf.cast(x, 'float32');
@@ -70,16 +62,24 @@ export class GHMC {
     });
   }
 
-  stats(): GHMStats {
-    return this.density.stats();
-  }
-
-  reset(): void {
-    this.density.reset();
-  }
-
-  dispose(): void {
-    this.density.dispose();
+  /**
+   * A `(yTrue, yPred) => loss` function for tfjs-layers `model.compile({ loss })`. yTrue: binary (or
+   * soft) targets shaped like yPred. yPred: probabilities by default (a sigmoid output layer); they
+   * become logits as log(p) − log(1 − p) with p clipped to [1e-7, 1 − 1e-7], whose sigmoid is p
+   * again, so g and the BCE are unchanged. tfjs-layers also calls the loss on validation data
+   * during fit(), which moves the EMA like a training batch.
+   */
+  asLayersLoss({ from = 'probs', updateState = true }: LayersLossOptions = {}): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    checkFrom('GHMC', from);
+    return (yTrue, yPred) =>
+      tf.tidy(() => {
+        let logits = yPred;
+        if (from === 'probs') {
+          const p = tf.clipByValue(yPred, PROB_EPSILON, 1 - PROB_EPSILON);
+          logits = tf.sub(tf.log(p), tf.log1p(tf.neg(p)));
+        }
+        return this.loss(logits, yTrue, undefined, { updateState });
+      });
   }
 
   toJSON(): GHMCJSON {
@@ -91,9 +91,7 @@ export class GHMC {
   }
 
   static fromJSON(json: GHMCJSON): GHMC {
-    if (json === null || typeof json !== 'object' || json.type !== 'GHMC') {
-      throw new Error('GHMC.fromJSON: field "type" must be "GHMC"');
-    }
+    checkJSONType('GHMC', json);
     const loss = new GHMC(json.config);
     loss.density.load('GHMC', json.state);
     return loss;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GradientDensity, checkBins, checkLossWeight, checkMomentum } from './gradient-density';
-import type { GHMStateJSON, GHMStats } from './gradient-density';
-import type { GHMLossCallOptions } from './ghm-softmax';
+import { GHMBase, checkJSONType } from './ghm-base';
+import type { GHMLossCallOptions } from './ghm-base';
+import type { GHMStateJSON } from './gradient-density';
 import { harmonizedFactors } from './harmonize';
 import { checkTensor, elementWeights, sameShape } from './tensor-checks';
 
@@ -26,22 +26,15 @@ export interface GHMRJSON {
  * GHM-R (mmdetection `GHMR`): ASL1 = sqrt(d² + μ²) − μ with d = pred − target,
  * g = |d| / sqrt(d² + μ²); loss = lossWeight · Σ w · ASL1 / tot with tot = max(Σ weights, 1).
  */
-export class GHMR {
+export class GHMR extends GHMBase {
   readonly mu: number;
-  readonly bins: number;
-  readonly momentum: number;
-  readonly lossWeight: number;
-  private readonly density: GradientDensity;
 
   constructor({ mu = 0.02, bins = 10, momentum = 0, lossWeight = 1 }: GHMROptions = {}) {
+    super('GHMR', bins, momentum, lossWeight, 1e3);
     if (typeof mu !== 'number' || !(mu > 0) || !Number.isFinite(mu)) {
       throw new Error(`GHMR: option "mu" must be a finite number > 0, got ${String(mu)}`);
     }
     this.mu = mu;
-    this.bins = checkBins('GHMR', bins);
-    this.momentum = checkMomentum('GHMR', momentum);
-    this.lossWeight = checkLossWeight('GHMR', lossWeight);
-    this.density = new GradientDensity(this.bins, this.momentum, 1e3);
   }
 
   /**
@@ -74,22 +67,21 @@ export class GHMR {
         true,
         update,
       );
+      // d is computed again here because the gradient norm above runs inside the no-gradient op:
+      // this copy is the one the tape records, so the loss differentiates through it.
       const d = tf.sub(p32, t32);
       const asl1 = tf.reshape(tf.sub(tf.sqrt(tf.add(tf.square(d), mu2)), this.mu), [-1]);
       return tf.mul(tf.sum(tf.mul(factors, asl1)), this.lossWeight) as tf.Scalar;
     });
   }
 
-  stats(): GHMStats {
-    return this.density.stats();
-  }
-
-  reset(): void {
-    this.density.reset();
-  }
-
-  dispose(): void {
-    this.density.dispose();
+  /**
+   * A `(yTrue, yPred) => loss` function for tfjs-layers `model.compile({ loss })` (a linear output
+   * layer: yPred are the predictions, yTrue the targets of the same shape). tfjs-layers also calls
+   * the loss on validation data during fit(), which moves the EMA like a training batch.
+   */
+  asLayersLoss({ updateState = true }: GHMLossCallOptions = {}): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    return (yTrue, yPred) => this.loss(yPred, yTrue, undefined, { updateState });
   }
 
   toJSON(): GHMRJSON {
@@ -101,9 +93,7 @@ export class GHMR {
   }
 
   static fromJSON(json: GHMRJSON): GHMR {
-    if (json === null || typeof json !== 'object' || json.type !== 'GHMR') {
-      throw new Error('GHMR.fromJSON: field "type" must be "GHMR"');
-    }
+    checkJSONType('GHMR', json);
     const loss = new GHMR(json.config);
     loss.density.load('GHMR', json.state);
     return loss;

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GradientDensity, checkBins, checkLossWeight, checkMomentum } from './gradient-density';
-import type { GHMStateJSON, GHMStats } from './gradient-density';
-import { checkLogits2d, sampleWeights, toOneHot } from './tensor-checks';
+import { GHMBase, PROB_EPSILON, checkFrom, checkJSONType } from './ghm-base';
+import type { GHMLossCallOptions, LayersLossOptions } from './ghm-base';
+import type { GHMStateJSON } from './gradient-density';
+import { checkLogits2d, labelledWeights, sampleWeights, toOneHot } from './tensor-checks';
 
 export interface GHMSoftmaxOptions {
   /** Number of equal-width bins over g ∈ [0, 1]. Default 10. */
@@ -12,46 +13,19 @@ export interface GHMSoftmaxOptions {
   lossWeight?: number;
 }
 
-export interface GHMLossCallOptions {
-  /**
-   * Whether this call updates the EMA accumulator and stats() (default true). Pass false for
-   * evaluation batches so that they do not move the training density estimate.
-   */
-  updateState?: boolean;
-}
-
-export interface LayersLossOptions extends GHMLossCallOptions {
-  /**
-   * What the model outputs: 'probs' (a softmax-activated layer, the tfjs-layers / Keras convention,
-   * the default) or 'logits' (a linear last layer).
-   */
-  from?: 'logits' | 'probs';
-}
-
 export interface GHMSoftmaxJSON {
   type: 'GHMSoftmax';
   config: Required<GHMSoftmaxOptions>;
   state: GHMStateJSON;
 }
 
-/** Keras clips probabilities to [1e-7, 1 − 1e-7] before log in its categorical cross-entropy. */
-const PROB_EPSILON = 1e-7;
-
 /**
  * Softmax GHM for single-label multi-class classification: g = 1 − p_target with p = softmax(logits),
  * binned as mmdetection's GHM-C, and loss = lossWeight · Σ_i w_i · CE_i / tot.
  */
-export class GHMSoftmax {
-  readonly bins: number;
-  readonly momentum: number;
-  readonly lossWeight: number;
-  private readonly density: GradientDensity;
-
+export class GHMSoftmax extends GHMBase {
   constructor({ bins = 10, momentum = 0.75, lossWeight = 1 }: GHMSoftmaxOptions = {}) {
-    this.bins = checkBins('GHMSoftmax', bins);
-    this.momentum = checkMomentum('GHMSoftmax', momentum);
-    this.lossWeight = checkLossWeight('GHMSoftmax', lossWeight);
-    this.density = new GradientDensity(this.bins, this.momentum, 1 + 1e-6);
+    super('GHMSoftmax', bins, momentum, lossWeight, 1 + 1e-6);
   }
 
   /**
@@ -67,10 +41,8 @@ export class GHMSoftmax {
     const update = options.updateState ?? true;
     return tf.tidy(() => {
       const oneHot = toOneHot('GHMSoftmax.loss', labels, n, classes);
-      const w = sampleWeights('GHMSoftmax.loss', weights, n);
-      const labelled = tf.greater(tf.sum(oneHot, 1), 0);
-      const validWeights = tf.where(labelled, w, tf.zerosLike(w));
-      return this.harmonizedCrossEntropy(tf.cast(x, 'float32'), oneHot, validWeights, update);
+      const w = labelledWeights(sampleWeights('GHMSoftmax.loss', weights, n), oneHot);
+      return this.harmonizedCrossEntropy(tf.cast(x, 'float32'), oneHot, w, update);
     });
   }
 
@@ -114,29 +86,12 @@ export class GHMSoftmax {
    * `updateState: false` to a second adapter used for evaluation if that must not move the EMA.
    */
   asLayersLoss({ from = 'probs', updateState = true }: LayersLossOptions = {}): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
-    if (from !== 'probs' && from !== 'logits') {
-      throw new Error(`GHMSoftmax.asLayersLoss: option "from" must be 'logits' or 'probs', got ${String(from)}`);
-    }
+    checkFrom('GHMSoftmax', from);
     return (yTrue, yPred) =>
       tf.tidy(() => {
         const logits = from === 'probs' ? tf.log(tf.clipByValue(yPred, PROB_EPSILON, 1)) : yPred;
         return this.loss(logits as tf.Tensor2D, yTrue as tf.Tensor2D, undefined, { updateState });
       });
-  }
-
-  /** Plain-JSON statistics of the latest call (reads the device state back). */
-  stats(): GHMStats {
-    return this.density.stats();
-  }
-
-  /** Forgets the EMA and the statistics (e.g. between cross-validation folds). */
-  reset(): void {
-    this.density.reset();
-  }
-
-  /** Frees the state's tensors; the object stays usable (it starts afresh, like after reset()). */
-  dispose(): void {
-    this.density.dispose();
   }
 
   toJSON(): GHMSoftmaxJSON {
@@ -148,9 +103,7 @@ export class GHMSoftmax {
   }
 
   static fromJSON(json: GHMSoftmaxJSON): GHMSoftmax {
-    if (json === null || typeof json !== 'object' || json.type !== 'GHMSoftmax') {
-      throw new Error('GHMSoftmax.fromJSON: field "type" must be "GHMSoftmax"');
-    }
+    checkJSONType('GHMSoftmax', json);
     const loss = new GHMSoftmax(json.config);
     loss.density.load('GHMSoftmax', json.state);
     return loss;

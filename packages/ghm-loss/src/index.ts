@@ -1,5 +1,6 @@
 export { GHMSoftmax } from './ghm-softmax';
-export type { GHMSoftmaxOptions, GHMSoftmaxJSON, GHMLossCallOptions, LayersLossOptions } from './ghm-softmax';
+export type { GHMSoftmaxOptions, GHMSoftmaxJSON } from './ghm-softmax';
+export type { GHMLossCallOptions, LayersLossOptions } from './ghm-base';
 export { GHMC } from './ghm-c';
 export type { GHMCOptions, GHMCJSON } from './ghm-c';
 export { GHMR } from './ghm-r';

@@ -25,11 +25,11 @@ export function checkLogits2d(owner: string, logits: unknown): tf.Tensor2D {
  * [N, C]. Ids outside [0, C) give an all-zero row (tf.oneHot's behaviour), which callers treat as
  * "ignored" (softmax losses) or "background" (GHM-C, as mmdetection's _expand_onehot_labels does).
  */
-export function toOneHot(owner: string, labels: unknown, n: number, classes: number): tf.Tensor2D {
-  const t = checkTensor(owner, 'labels', labels);
+export function toOneHot(owner: string, labels: unknown, n: number, classes: number, field = 'labels'): tf.Tensor2D {
+  const t = checkTensor(owner, field, labels);
   if (t.rank === 1 || (t.rank === 2 && t.shape[1] === 1 && classes !== 1)) {
     if (t.shape[0] !== n) {
-      throw new Error(`${owner}: "labels" must hold ${n} class ids (one per row of logits), got shape [${t.shape}]`);
+      throw new Error(`${owner}: "${field}" must hold ${n} class ids (one per row of logits), got shape [${t.shape}]`);
     }
     return tf.tidy(() => {
       const ids = t.dtype === 'int32' ? tf.reshape(t, [n]) : tf.cast(tf.round(tf.reshape(t, [n])), 'int32');
@@ -38,11 +38,11 @@ export function toOneHot(owner: string, labels: unknown, n: number, classes: num
   }
   if (t.rank === 2) {
     if (t.shape[0] !== n || t.shape[1] !== classes) {
-      throw new Error(`${owner}: one-hot "labels" must have shape [${n}, ${classes}] like logits, got [${t.shape}]`);
+      throw new Error(`${owner}: one-hot "${field}" must have shape [${n}, ${classes}] like logits, got [${t.shape}]`);
     }
     return tf.cast(t, 'float32') as tf.Tensor2D;
   }
-  throw new Error(`${owner}: "labels" must be class ids [N] or one-hot [N, C], got shape [${t.shape}]`);
+  throw new Error(`${owner}: "${field}" must be class ids [N] or one-hot [N, C], got shape [${t.shape}]`);
 }
 
 /** Per-sample weights [N] (or none: all ones), float32. */
@@ -53,6 +53,14 @@ export function sampleWeights(owner: string, weights: unknown, n: number): tf.Te
     throw new Error(`${owner}: "weights" must be per-sample [${n}], got shape [${t.shape}]`);
   }
   return tf.cast(tf.reshape(t, [n]), 'float32') as tf.Tensor1D;
+}
+
+/**
+ * `weights` with the rows that carry no label (all-zero one-hot rows: ignored ids) set to 0, so
+ * that they count neither in the loss nor in its normaliser.
+ */
+export function labelledWeights(weights: tf.Tensor1D, oneHot: tf.Tensor2D): tf.Tensor1D {
+  return tf.where(tf.greater(tf.sum(oneHot, 1), 0), weights, tf.zerosLike(weights));
 }
 
 /**

@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GHMSoftmax, softmaxCrossEntropy } from './index';
+import { GHMC, GHMR, GHMSoftmax, sigmoidBinaryCrossEntropy, softmaxCrossEntropy } from './index';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -93,5 +93,77 @@ describe('training with GHMSoftmax', () => {
       a.dispose();
       b.dispose();
     });
+  });
+});
+
+describe('training with GHMC and GHMR', () => {
+  /** Two seeded 2-D blobs; the binary target is the blob (as a [60, 1] column). */
+  function binaryBlobs(): { x: tf.Tensor2D; y: tf.Tensor2D } {
+    return tf.tidy(() => {
+      const side = tf.tensor2d(Array.from({ length: 60 }, (_, i) => [i % 2]), [60, 1]);
+      const x = tf.add(tf.mul(tf.sub(side, 0.5), 3), tf.randomNormal([60, 2], 0, 0.7, 'float32', 21)) as tf.Tensor2D;
+      return { x, y: side as tf.Tensor2D };
+    });
+  }
+
+  it('GHMC: optimizer.minimize fits a logistic regression; the layers adapter trains a sigmoid model', async () => {
+    const { x, y } = binaryBlobs();
+    const w = tf.variable(tf.zeros([2, 1]));
+    const b = tf.variable(tf.zeros([1]));
+    const logits = () => tf.add(tf.matMul(x, w), b);
+    const ghm = new GHMC({ momentum: 0.75 });
+    const optimizer = tf.train.adam(0.1);
+    const bceBefore = tf.tidy(() => sigmoidBinaryCrossEntropy(logits(), y).dataSync()[0]);
+    for (let step = 0; step < 40; step++) optimizer.minimize(() => ghm.loss(logits(), y));
+    const bceAfter = tf.tidy(() => sigmoidBinaryCrossEntropy(logits(), y).dataSync()[0]);
+    expect(bceAfter).toBeLessThan(bceBefore * 0.5);
+    expect(ghm.stats().calls).toBe(40);
+
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [2], units: 1, activation: 'sigmoid', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) })],
+    });
+    const layersGhm = new GHMC();
+    model.compile({ optimizer: tf.train.adam(0.1), loss: layersGhm.asLayersLoss() });
+    const history = await model.fit(x, y, { epochs: 15, batchSize: 30, shuffle: false, verbose: 0 });
+    const losses = history.history.loss as number[];
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.5);
+    expect(layersGhm.stats().calls).toBe(15 * 2);
+    // the probs adapter equals loss() on the logits behind those probabilities
+    tf.tidy(() => {
+      const z = tf.tensor2d([[-3], [0.2], [1.5], [4]]);
+      const t = tf.tensor2d([[0], [1], [1], [0]]);
+      const viaAdapter = new GHMC().asLayersLoss()(t, tf.sigmoid(z)).dataSync()[0];
+      expect(viaAdapter).toBeCloseTo(new GHMC().loss(z, t).dataSync()[0], 5);
+    });
+    for (const d of [ghm, layersGhm, optimizer, model]) d.dispose();
+    tf.dispose([x, y, w, b]);
+  });
+
+  it('GHMR: optimizer.minimize and the layers adapter fit a linear regression', async () => {
+    const { x, target } = tf.tidy(() => {
+      const inputs = tf.randomNormal([60, 2], 0, 1, 'float32', 31) as tf.Tensor2D;
+      const clean = tf.add(tf.matMul(inputs, tf.tensor2d([[1.5], [-2]])), 0.5);
+      return { x: inputs, target: tf.add(clean, tf.randomNormal([60, 1], 0, 0.05, 'float32', 32)) as tf.Tensor2D };
+    });
+    const w = tf.variable(tf.zeros([2, 1]));
+    const b = tf.variable(tf.zeros([1]));
+    const ghm = new GHMR({ momentum: 0.7 });
+    const optimizer = tf.train.adam(0.1);
+    const mse = () => tf.tidy(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), target))).dataSync()[0]);
+    const before = mse();
+    for (let step = 0; step < 60; step++) optimizer.minimize(() => ghm.loss(tf.add(tf.matMul(x, w), b), target));
+    expect(mse()).toBeLessThan(before * 0.1);
+
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [2], units: 1, kernelInitializer: tfl.initializers.glorotUniform({ seed: 4 }) })],
+    });
+    const layersGhm = new GHMR();
+    model.compile({ optimizer: tf.train.adam(0.1), loss: layersGhm.asLayersLoss() });
+    const history = await model.fit(x, target, { epochs: 20, batchSize: 30, shuffle: false, verbose: 0 });
+    const losses = history.history.loss as number[];
+    expect(losses[losses.length - 1]).toBeLessThan(losses[0] * 0.5);
+    expect(layersGhm.stats().calls).toBe(20 * 2);
+    for (const d of [ghm, layersGhm, optimizer, model]) d.dispose();
+    tf.dispose([x, target, w, b]);
   });
 });
