@@ -1,0 +1,91 @@
+// One benchmark configuration in its own process (clean peak RSS, kernels installed or not):
+//   tsx bench/train-step-worker.ts --backend wasm --kernels ours --width 1 --reps 3 --warmup 1
+// Prints one line `RESULT {json}`.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { parseArgs } from 'node:util';
+import { useFastTraining } from '../packages/tfjs-train/src/index';
+import { buildResNet18, makeStepper } from './train-resnet';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    kernels: { type: 'string', default: 'ours' },
+    width: { type: 'string', default: '1' },
+    batch: { type: 'string', default: '4' },
+    size: { type: 'string', default: '128' },
+    reps: { type: 'string', default: '3' },
+    'forward-reps': { type: 'string' },
+    warmup: { type: 'string', default: '1' },
+    'step-warmup': { type: 'string' },
+  },
+});
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface Timing {
+  wallMs: number[];
+  cpuMs: number[];
+  startEpochMs: number;
+  endEpochMs: number;
+}
+
+function timeIt(fn: () => void, reps: number, warmup: number): Timing {
+  for (let i = 0; i < warmup; i++) fn();
+  const wallMs: number[] = [];
+  const cpuMs: number[] = [];
+  const startEpochMs = Date.now();
+  for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    fn();
+    wallMs.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
+  }
+  return { wallMs, cpuMs, startEpochMs, endEpochMs: Date.now() };
+}
+
+const backendName = args.backend!;
+await tf.setBackend(backendName);
+const info = args.kernels === 'ours' ? await useFastTraining(backendName as 'wasm' | 'cpu') : null;
+const batch = Number(args.batch);
+const size = Number(args.size);
+const model = buildResNet18([size, size, 1], 6, Number(args.width));
+const stepper = makeStepper(model, [batch, size, size, 1], 6);
+const reps = Number(args.reps);
+const warmup = Number(args.warmup);
+const result: Record<string, unknown> = {
+  backend: backendName,
+  kernels: args.kernels,
+  width: Number(args.width),
+  installed: info?.kernels ?? [],
+  simd: backendName === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : undefined,
+};
+const forwardReps = Number(args['forward-reps'] ?? reps);
+if (forwardReps > 0) {
+  const fwd = timeIt(() => stepper.forward(), forwardReps, warmup);
+  result.forwardMs = fwd.wallMs;
+  result.forwardCpuMs = fwd.cpuMs;
+  result.forwardMedianMs = median(fwd.wallMs);
+}
+try {
+  const losses: number[] = [];
+  const stp = timeIt(() => losses.push(stepper.step()), reps, Number(args['step-warmup'] ?? warmup));
+  result.stepMs = stp.wallMs;
+  result.stepCpuMs = stp.cpuMs;
+  result.stepMedianMs = median(stp.wallMs);
+  result.stepWindow = [stp.startEpochMs, stp.endEpochMs];
+  result.losses = losses;
+} catch (e) {
+  result.stepError = (e as Error).message.split('\n')[0];
+}
+result.peakRssMB = process.resourceUsage().maxRSS / 1024;
+stepper.dispose();
+model.dispose();
+console.log(`RESULT ${JSON.stringify(result)}`);

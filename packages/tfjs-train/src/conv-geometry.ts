@@ -1,0 +1,75 @@
+import { backend_util } from '@tensorflow/tfjs-core';
+
+type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+
+/** Everything a channels-last 2-D convolution needs to know about its shapes. */
+export interface ConvGeometry {
+  batch: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  outChannels: number;
+  filterHeight: number;
+  filterWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  dilationHeight: number;
+  dilationWidth: number;
+  padTop: number;
+  padLeft: number;
+}
+
+export function toPair(value: number | [number, number] | number[] | undefined, fallback = 1): [number, number] {
+  if (value == null) return [fallback, fallback];
+  if (typeof value === 'number') return [value, value];
+  return [value[0], value[1]];
+}
+
+/**
+ * Shapes of a channels-last convolution, computed by tfjs-core's own `computeConv2DInfo` so that
+ * output sizes and SAME padding match the forward kernel exactly.
+ */
+export function convGeometry(
+  xShape: number[],
+  filterShape: [number, number, number, number],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Pad,
+  dimRoundingMode: 'floor' | 'round' | 'ceil' | undefined,
+  depthwise: boolean,
+): ConvGeometry {
+  const info = backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape,
+    strides,
+    dilations,
+    pad as 'valid',
+    dimRoundingMode,
+    depthwise,
+    'channelsLast',
+  );
+  return {
+    batch: info.batchSize,
+    inHeight: info.inHeight,
+    inWidth: info.inWidth,
+    inChannels: info.inChannels,
+    outHeight: info.outHeight,
+    outWidth: info.outWidth,
+    outChannels: info.outChannels,
+    filterHeight: info.filterHeight,
+    filterWidth: info.filterWidth,
+    strideHeight: info.strideHeight,
+    strideWidth: info.strideWidth,
+    dilationHeight: info.dilationHeight,
+    dilationWidth: info.dilationWidth,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+  };
+}
+
+/** NCHW attrs arrive as 'NCHW'; everything here computes in NHWC. */
+export function isChannelsFirst(dataFormat: unknown): boolean {
+  return dataFormat === 'NCHW' || dataFormat === 'channelsFirst';
+}

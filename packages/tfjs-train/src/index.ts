@@ -1,0 +1,26 @@
+export {
+  useFastTraining,
+  removeFastTraining,
+  fastTrainingKernelConfigs,
+  listMissingTrainingKernels,
+  TRAINING_KERNEL_NAMES,
+} from './use-fast-training';
+export type { FastTrainingBackend, FastTrainingInfo, FastTrainingOptions } from './use-fast-training';
+export {
+  conv2DBackpropFilterConfig,
+  conv2dBackpropFilterNHWC,
+  chooseBackpropFilterStrategy,
+  MAX_PATCH_ELEMENTS,
+  makeConv2DBackpropFilterKernel,
+} from './conv-backprop-filter';
+export type { BackpropFilterStrategy } from './conv-backprop-filter';
+export { conv2DBackpropInputConfig, conv2dBackpropInputNHWC, makeConv2DBackpropInputKernel } from './conv-backprop-input';
+export type { BackpropInputPath } from './conv-backprop-input';
+export {
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+} from './depthwise-grad';
+export { maxPoolGradConfig } from './max-pool-grad';
+export { fusedBatchNormGradConfig, batchNormGradSumsConfig, BATCH_NORM_GRAD_SUMS } from './batch-norm-grad';
+export { convGeometry } from './conv-geometry';
+export type { ConvGeometry } from './conv-geometry';
