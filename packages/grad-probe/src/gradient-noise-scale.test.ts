@@ -3,8 +3,9 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fixture from '../fixtures/gns-logistic.json';
-import { GNSTracker, gradientNoiseScale, gradientNoiseScaleTwoBatch } from './gradient-noise-scale';
+import { GNSTracker, gradientNoiseScale, gradientNoiseScaleTwoBatch, type GNSEstimate } from './gradient-noise-scale';
 import { batchGradients, perSampleGradients } from './gradients';
+import { SeededRandom } from './seeded-random';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -158,6 +159,49 @@ describe('gradientNoiseScaleTwoBatch', () => {
     expect(est.negativeGSquared).toBe(true);
     expect(() => gradientNoiseScaleTwoBatch({ smallBatchSize: 4, bigBatchSize: 4, smallNormsSq: [1], bigNormSq: 1 })).toThrow(/bigBatchSize/);
     expect(() => gradientNoiseScaleTwoBatch({ smallBatchSize: 4, bigBatchSize: 8, smallNormsSq: [], bigNormSq: 1 })).toThrow(/smallNormsSq/);
+  });
+});
+
+describe('unbiasedness against known truth (Monte Carlo, independent of the formulas)', () => {
+  // Per-sample gradients g = G + s ⊙ z, z ~ N(0, I): the true |G|² = ‖G‖² and tr(Σ) = Σ s².
+  // Averaged over many draws, an unbiased estimator converges to these (the plug-in values
+  // ‖ḡ‖² and the biased variance would miss by tr(Σ)/n and a factor (n − 1)/n, far outside the tolerance).
+  const G = [0.6, -0.4, 0.3, 0.0, 0.2];
+  const s = [1.0, 0.5, 0.8, 0.3, 0.6];
+  const trueG2 = G.reduce((a, g) => a + g * g, 0); // 0.65
+  const trueTr = s.reduce((a, v) => a + v * v, 0); // 2.34
+  const draw = (rng: SeededRandom) => Float64Array.from(G, (g, j) => g + s[j] * rng.nextGaussian());
+  const normSq = (v: Float64Array) => v.reduce((a, x) => a + x * x, 0);
+  const mean = (vs: Float64Array[]) => Float64Array.from(vs[0], (_, j) => vs.reduce((a, v) => a + v[j], 0) / vs.length);
+
+  /** Mean of tr(Σ) and |G|² estimates over 20 000 independent draws of `samples` per-sample gradients. */
+  function expectUnbiased(samples: number, seed: number, estimator: (grads: Float64Array[]) => GNSEstimate): void {
+    const rng = new SeededRandom(seed);
+    const reps = 20000;
+    let tr = 0;
+    let g2 = 0;
+    for (let r = 0; r < reps; r++) {
+      const est = estimator(Array.from({ length: samples }, () => draw(rng)));
+      tr += est.trSigma;
+      g2 += est.gSquared;
+    }
+    relClose(tr / reps, trueTr, 0.05);
+    relClose(g2 / reps, trueG2, 0.05);
+  }
+
+  it('per-sample estimator (n = 4)', () => {
+    expectUnbiased(4, 2024, (grads) => gradientNoiseScale(grads, { bootstrap: 0 }));
+  });
+
+  it('two-batch estimator (b = 2, B = 8)', () => {
+    expectUnbiased(8, 2025, (grads) =>
+      gradientNoiseScaleTwoBatch({
+        smallBatchSize: 2,
+        bigBatchSize: 8,
+        smallNormsSq: [0, 2, 4, 6].map((k) => normSq(mean(grads.slice(k, k + 2)))),
+        bigNormSq: normSq(mean(grads)),
+      }),
+    );
   });
 });
 

@@ -48,6 +48,11 @@ function ratio(trSigma: number, gSquared: number): number | null {
   return gSquared > 0 ? trSigma / gSquared : null;
 }
 
+/** The estimate record shared by both estimators: the ratio is null, never NaN, when |G|² ≤ 0. */
+function estimate(method: GNSEstimate['method'], n: number, trSigma: number, gSquared: number, ci95: GNSBootstrap | null): GNSEstimate {
+  return { method, n, trSigma, gSquared, bSimple: ratio(trSigma, gSquared), negativeGSquared: !(gSquared > 0), ci95 };
+}
+
 /** Unbiased estimators from B per-sample gradients (DESIGN.md, McCandlish et al. App. A). */
 function perSampleMoments(meanSampleNormSq: number, meanGradientNormSq: number, n: number): { trSigma: number; gSquared: number } {
   return {
@@ -78,6 +83,11 @@ function interval(values: number[]): GNSInterval {
  *   tr(Σ) = n/(n−1)·(mean‖g_i‖² − ‖ḡ‖²),  |G|² = (n‖ḡ‖² − mean‖g_i‖²)/(n−1),  B_simple = tr(Σ)/|G|².
  * Both estimators are unbiased; their ratio is not, and it is undefined when |G|² ≤ 0, which
  * happens on small, noisy data: then `bSimple` is null and `negativeGSquared` is true.
+ *
+ * Pass per-sample gradients. Mean gradients of batches of b samples (e.g. `batchGradients` at
+ * batch 4) are also i.i.d. draws, but with covariance Σ/b: the estimator then returns tr(Σ)/b and a
+ * B_simple b times too small. For those, use `gradientNoiseScaleTwoBatch` (small = the batch
+ * gradients, big = their mean) or multiply `trSigma` by b.
  *
  * ci95 resamples the n gradients with replacement. It works on the n × n Gram matrix, so the
  * cost is O(n²·d) once plus O(n²) per replicate. Projected gradients (RandomProjection) keep
@@ -148,15 +158,7 @@ export function gradientNoiseScale(perSampleGrads: readonly VectorLike[], option
     };
   }
 
-  return {
-    method: 'per-sample',
-    n,
-    trSigma,
-    gSquared,
-    bSimple: ratio(trSigma, gSquared),
-    negativeGSquared: !(gSquared > 0),
-    ci95,
-  };
+  return estimate('per-sample', n, trSigma, gSquared, ci95);
 }
 
 export interface TwoBatchInput {
@@ -188,15 +190,7 @@ export function gradientNoiseScaleTwoBatch(input: TwoBatchInput): GNSEstimate {
   const smallNormSq = smallNormsSq.reduce((s, x) => s + x, 0) / smallNormsSq.length;
   const gSquared = (B * bigNormSq - b * smallNormSq) / (B - b);
   const trSigma = (smallNormSq - bigNormSq) / (1 / b - 1 / B);
-  return {
-    method: 'two-batch',
-    n: B,
-    trSigma,
-    gSquared,
-    bSimple: ratio(trSigma, gSquared),
-    negativeGSquared: !(gSquared > 0),
-    ci95: null,
-  };
+  return estimate('two-batch', B, trSigma, gSquared, null);
 }
 
 export interface GNSHistoryEntry {

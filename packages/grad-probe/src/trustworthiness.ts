@@ -1,12 +1,8 @@
-import type { VectorLike } from './vector-math';
+import { assertVectors, type VectorLike } from './vector-math';
 
 function squaredDistances(points: readonly VectorLike[], where: string): Float64Array[] {
   const n = points.length;
-  const d = points[0]?.length;
-  points.forEach((p, i) => {
-    if (p == null || p.length !== d) throw new Error(`${where}: point ${i} has length ${p?.length}, expected ${d}`);
-    for (let j = 0; j < d; j++) if (!Number.isFinite(p[j])) throw new Error(`${where}: point ${i} has a non-finite coordinate at ${j}`);
-  });
+  const d = assertVectors(points, where);
   const dist = Array.from({ length: n }, () => new Float64Array(n));
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {

@@ -1,6 +1,7 @@
 import { TSNE } from '@saehrimnir/druidjs';
 import { maxTrustworthinessK, trustworthinessFromDistances } from './trustworthiness';
-import { assertVectors, gramMatrix, type VectorLike } from './vector-math';
+import { cosineSimilarityMatrix } from './cosine-similarity';
+import { assertVectors, type VectorLike } from './vector-math';
 
 export interface TsneOptions {
   /** Requested perplexity; clamped to (n − 1)/3 with a warning. Default 30. */
@@ -58,20 +59,15 @@ export function tsneEmbedding(vectors: readonly VectorLike[], options: TsneOptio
     warnings.push(`perplexity ${perplexity} clamped to ${perplexityUsed.toFixed(3)} = (n − 1)/3 for n = ${n} vectors`);
   }
 
-  const gram = gramMatrix(vectors);
-  const norms = gram.map((row, i) => Math.sqrt(row[i]));
-  const zeroRows = norms.flatMap((norm, i) => (norm === 0 ? [i] : []));
+  const { matrix: cosines, norms, zeroRows } = cosineSimilarityMatrix(vectors);
   if (zeroRows.length > 0) {
     warnings.push(`${zeroRows.length} zero vector(s) have no direction (indices ${zeroRows.join(', ')}); they sit at distance 1 from every unit vector`);
   }
-  // Squared distances between unit vectors; a zero vector stays at the origin.
+  // Squared distances ‖u_i − u_j‖² between unit vectors; a zero vector stays at the origin (its
+  // cosines are 0, see cosineSimilarityMatrix).
   const unitSq = norms.map((norm) => (norm > 0 ? 1 : 0));
-  const distances = gram.map((row, i) =>
-    Float64Array.from(row, (g, j) => {
-      if (i === j) return 0;
-      const cos = norms[i] > 0 && norms[j] > 0 ? g / (norms[i] * norms[j]) : 0;
-      return Math.max(0, unitSq[i] + unitSq[j] - 2 * cos);
-    }),
+  const distances = cosines.map((row, i) =>
+    Float64Array.from(row, (cos, j) => (i === j ? 0 : Math.max(0, unitSq[i] + unitSq[j] - 2 * cos))),
   );
 
   const tsne = new TSNE(

@@ -36,9 +36,16 @@ describe('Vega-Lite spec builders', () => {
     const values = (spec.data as { values: Record<string, unknown>[] }).values;
     expect(values.map((v) => v.epoch)).toEqual([5, 10, 15]);
     expect(values[1]).toMatchObject({ bSimple: null, undefinedRatio: true });
-    expect(values[0]).toMatchObject({ bSimple: 5, low: 3, high: 9 });
+    expect(values[0]).toMatchObject({ bSimple: 5, low: 3, high: 9, bandHigh: 9, unboundedHigh: false });
     // All plotted values are positive, so the axis is logarithmic.
     expect(JSON.stringify(spec)).toContain('"type":"log"');
+    // An interval without upper bound (high null = +∞) is still drawn, up to the largest finite value.
+    const unbounded = gnsVsEpochSpec([
+      { epoch: 1, bSimple: 4, low: 2, high: 12, ema: 4 },
+      { epoch: 2, bSimple: 6, low: 3, high: null, ema: 5 },
+    ]);
+    compiles(unbounded);
+    expect((unbounded.data as { values: Record<string, unknown>[] }).values[1]).toMatchObject({ high: null, bandHigh: 12, unboundedHigh: true });
     compiles(gnsVsEpochSpec([{ epoch: 1, bSimple: -2 }, { epoch: 2, bSimple: 4 }], { title: 'x' }));
     expect(JSON.stringify(gnsVsEpochSpec([{ epoch: 1, bSimple: -2 }]))).toContain('"type":"linear"');
   });

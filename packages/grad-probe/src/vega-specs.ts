@@ -50,7 +50,8 @@ function gnsPoints(input: readonly GNSPoint[] | readonly GNSHistoryEntry[] | GNS
 
 /**
  * B_simple per probed epoch with its bootstrap 95 % band and the EMA ratio; epochs whose |G|²
- * estimate was ≤ 0 (B_simple undefined) are marked by a dashed vertical rule. The y axis is
+ * estimate was ≤ 0 (B_simple undefined) are marked by a dashed vertical rule, and a band without
+ * upper bound reaches the top of the plotted values (`unboundedHigh` in the data). The y axis is
  * logarithmic when every plotted value is positive.
  */
 export function gnsVsEpochSpec(
@@ -58,17 +59,21 @@ export function gnsVsEpochSpec(
   options: CommonOptions & { yScale?: 'log' | 'linear' } = {},
 ): VegaLiteSpec {
   const points = gnsPoints(input);
+  const finite = points.flatMap((p) => [p.bSimple, p.low, p.high, p.ema]).filter((x): x is number => x != null);
+  // An interval unbounded above (null high = +∞) is drawn up to the largest finite value plotted,
+  // so the band still shows where the estimate is uncertain; `high` itself stays null.
+  const cap = finite.length > 0 ? Math.max(...finite) : null;
   const values = points.map((p) => ({
     epoch: p.epoch,
     bSimple: p.bSimple ?? null,
     low: p.low ?? null,
-    // An unbounded interval is drawn up to the largest finite value plotted.
     high: p.high ?? null,
+    bandHigh: p.low == null ? null : (p.high ?? cap),
+    unboundedHigh: p.low != null && p.high == null,
     ema: p.ema ?? null,
     undefinedRatio: p.bSimple == null,
   }));
-  const plotted = values.flatMap((v) => [v.bSimple, v.low, v.high, v.ema]).filter((x): x is number => x != null);
-  const yScale = options.yScale ?? (plotted.length > 0 && plotted.every((x) => x > 0) ? 'log' : 'linear');
+  const yScale = options.yScale ?? (finite.length > 0 && finite.every((x) => x > 0) ? 'log' : 'linear');
   const y = { type: 'quantitative', title: 'B_simple = tr(Σ)/|G|² (dimensionless)', scale: { type: yScale } };
   return {
     ...base(options, 'Gradient noise scale vs epoch'),
@@ -77,9 +82,9 @@ export function gnsVsEpochSpec(
     encoding: { x: { field: 'epoch', type: 'quantitative', title: 'epoch' } },
     layer: [
       {
-        transform: [{ filter: 'isValid(datum.low) && isValid(datum.high)' }],
+        transform: [{ filter: 'isValid(datum.low) && isValid(datum.bandHigh)' }],
         mark: { type: 'area', opacity: 0.2, color: '#4c78a8' },
-        encoding: { y: { field: 'low', ...y }, y2: { field: 'high' } },
+        encoding: { y: { field: 'low', ...y }, y2: { field: 'bandHigh' } },
       },
       {
         transform: [{ filter: 'isValid(datum.bSimple)' }],

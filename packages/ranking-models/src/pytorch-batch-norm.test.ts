@@ -37,6 +37,19 @@ describe('PyTorchBatchNorm (hand-worked, as torch.nn.BatchNorm2d(momentum=0.1, e
     m.dispose();
   });
 
+  it('trains without γ/β (scale: false, center: false), as BatchNorm2d(affine=False)', () => {
+    const input = tfl.input({ shape: [1, 2, 2] });
+    const bn = new PyTorchBatchNorm({ momentum: 0.9, epsilon: 1e-5, center: false, scale: false });
+    const m = tfl.model({ inputs: input, outputs: bn.apply(input) as tfl.SymbolicTensor });
+    const x = tf.tensor4d(values, [2, 1, 2, 2]);
+    const y = tf.tidy(() => m.apply(x, { training: true }) as tf.Tensor);
+    // channel 0: (v − 2.5)/√1.25; channel 1: (v − 1)/1 (epsilon aside).
+    const expected = values.map((v, i) => (i % 2 === 0 ? (v - 2.5) / Math.sqrt(1.25 + 1e-5) : (v - 1) / Math.sqrt(1 + 1e-5)));
+    Array.from(y.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+    tf.dispose([x, y]);
+    m.dispose();
+  });
+
   it('withFrozenBatchNormStatistics runs training mode without moving the statistics', () => {
     const m = model();
     const x = tf.tensor4d(values, [2, 1, 2, 2]);
@@ -46,6 +59,21 @@ describe('PyTorchBatchNorm (hand-worked, as torch.nn.BatchNorm2d(momentum=0.1, e
     expect(m.getLayer('bn').getConfig().momentum).toBe(0.9);
     x.dispose();
     m.dispose();
+  });
+
+  it('withFrozenBatchNormStatistics also freezes batch norms inside a nested model', () => {
+    const inner = model();
+    const input = tfl.input({ shape: [1, 2, 2] });
+    const outer = tfl.model({ inputs: input, outputs: inner.apply(input) as tfl.SymbolicTensor });
+    const x = tf.tensor4d(values, [2, 1, 2, 2]);
+    const before = inner.getLayer('bn').getWeights().map((w) => Array.from(w.dataSync()));
+    tf.tidy(() => withFrozenBatchNormStatistics(outer, () => outer.apply(x, { training: true }) as tf.Tensor));
+    expect(inner.getLayer('bn').getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before);
+    // Without the wrapper the same call does move them (so the check above can fail).
+    tf.tidy(() => outer.apply(x, { training: true }) as tf.Tensor);
+    expect(inner.getLayer('bn').getWeights().map((w) => Array.from(w.dataSync()))).not.toEqual(before);
+    x.dispose();
+    outer.dispose();
   });
 
   it('serialises under its own class name and deserialises after registration', async () => {

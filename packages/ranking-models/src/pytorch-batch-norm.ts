@@ -11,8 +11,9 @@ interface BatchNormalizationInternals {
   axis: number;
   epsilon: number;
   momentum: number;
-  gamma: Variable;
-  beta: Variable;
+  /** null when the layer was built with scale: false / center: false. */
+  gamma: Variable | null;
+  beta: Variable | null;
   movingMean: Variable;
   movingVariance: Variable;
 }
@@ -42,7 +43,7 @@ export class PyTorchBatchNorm extends BatchNormalizationBase {
       }
       const reductionAxes = Array.from({ length: input.rank - 1 }, (_, i) => i);
       const { mean, variance } = tf.moments(input, reductionAxes);
-      const normalised = tf.batchNorm(input, mean, variance, self.beta.read(), self.gamma.read(), self.epsilon);
+      const normalised = tf.batchNorm(input, mean, variance, self.beta?.read(), self.gamma?.read(), self.epsilon);
       const n = input.size / input.shape[axis];
       const unbiasedVariance = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
       // Same form as tfjs-layers' update, so momentum 1 (used to freeze the statistics) is exact.

@@ -211,6 +211,15 @@ export function countParameters(weights: readonly { shape: readonly (number | nu
   return weights.reduce((sum, w) => sum + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 }
 
+/** Input shape (without the batch axis) and parameter counts of a model, for logs and run records. */
+export function modelSizes(model: tfl.LayersModel): { inputShape: number[]; trainableParameters: number; nonTrainableParameters: number } {
+  return {
+    inputShape: model.inputs[0].shape.slice(1) as number[],
+    trainableParameters: countParameters(model.trainableWeights),
+    nonTrainableParameters: countParameters(model.nonTrainableWeights),
+  };
+}
+
 /** Number of trainable scalars (batch-norm moving statistics excluded). */
 export function countTrainableParameters(model: tfl.LayersModel): number {
   return countParameters(model.trainableWeights);
