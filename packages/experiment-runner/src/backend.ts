@@ -1,3 +1,4 @@
+import { InputError } from './input-error';
 export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = Exclude<BackendPreference, 'auto'>;
 
@@ -88,7 +89,7 @@ async function attempt(
  */
 export async function selectBackend(pref: BackendPreference, options: SelectBackendOptions = {}): Promise<BackendSelection> {
   if (!BACKEND_PREFERENCES.includes(pref)) {
-    throw new Error(`backend: expected one of ${BACKEND_PREFERENCES.join(', ')}, got ${JSON.stringify(pref)}`);
+    throw new InputError(`backend: expected one of ${BACKEND_PREFERENCES.join(', ')}, got ${JSON.stringify(pref)}`);
   }
   const log = options.log ?? ((message: string) => console.warn(message));
   const load = options.importModule ?? defaultImport;
@@ -104,5 +105,5 @@ export async function selectBackend(pref: BackendPreference, options: SelectBack
       log(message);
     }
   }
-  throw new Error(`backend ${pref}: no backend could be initialised (${failures.join('; ')})`);
+  throw new InputError(`backend ${pref}: no backend could be initialised (${failures.join('; ')})`);
 }

@@ -1,12 +1,12 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { tiny } from '../fixtures/tiny-experiment';
 import { main } from './cli';
-import { listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
+import { byTrialThenSeq, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
 import { runExperiment } from './run-experiment';
 
 const pkg = resolve(__dirname, '..');
@@ -24,19 +24,22 @@ async function labHere(args: string[]) {
   let stderr = '';
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
   const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  // cac prints help and version with console.info.
+  const info = vi.spyOn(console, 'info').mockImplementation((...parts: unknown[]) => void (stdout += `${parts.join(' ')}\n`));
   try {
     const code = await main(['node', 'lab', ...args]);
     return { code, stdout, stderr };
   } finally {
     out.mockRestore();
     err.mockRestore();
+    info.mockRestore();
   }
 }
 
 function metricsWithoutTime(runDir: string) {
   return readMetrics(runDir)
     .map(({ time: _time, ...rest }) => rest)
-    .sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1));
+    .sort(byTrialThenSeq);
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 30_000): Promise<T> {
@@ -65,68 +68,148 @@ describe('lab CLI', () => {
     expect(unknown.stderr).toMatch(/unknown parameter "nope"/);
     expect((await labHere(['run', fixture, '--runs-dir', runsDir, '--backend', 'gpu'])).stderr).toMatch(/--backend: expected one of auto/);
     expect((await labHere(['run', fixture, '--runs-dir', runsDir, '--workers', 'many'])).code).toBe(2);
+    expect((await labHere(['run', fixture, '--runs-dir', runsDir, '--workers', '-1'])).stderr).toBe('lab: --workers: expected a non-negative integer, got -1\n');
     expect((await labHere(['frobnicate'])).code).toBe(2);
     expect((await labHere(['export', runsDir])).stderr).toMatch(/--csv/);
     expect(readdirSync(runsDir)).toEqual([]);
   });
 
-  it('survives kill -9 of the whole run: resume finishes without recomputing and equals an uninterrupted run', async () => {
+  it("explains each command in its help, with that command's exit codes", async () => {
+    const run = await labHere(['run', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Runs every trial of an experiment');
+    expect(run.stdout).toContain('$ lab run experiments/ghm.ts --set lr=0.0005');
+    expect(run.stdout).toMatch(/Exit codes:\n {2}0 all trials completed · 1 some trials failed · 2 bad usage, invalid parameters or config, .* · 3 run incomplete/);
+    // A negated flag is not shown as on by default.
+    expect(run.stdout).toMatch(/--no-report +Do not build the report at the end\n/);
+    for (const [command, about, exitCodes] of [
+      ['resume', 'restart from their last checkpoint', 'not a run folder'],
+      ['report', 'self-contained report.html', '1 some figures could not be rendered'],
+      ['compare', 'paired by seed and fold', 'no such metric'],
+      ['ls', 'newest first', '0 listed'],
+      ['export', 'a row per logged line', '0 exported'],
+    ]) {
+      const help = await labHere([command, '--help']);
+      expect(help.stdout, command).toContain(about);
+      expect(help.stdout, command).toContain(exitCodes);
+    }
+    expect((await labHere(['--version'])).stdout).toMatch(/^lab\/0\.1\.0 /);
+  });
+
+  it('exits 1 when trials fail (--fail-fast stops early) and 2 naming the file and field for bad input', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-cli-codes-'));
+    const failing = await labHere(['run', fixture, '--runs-dir', runsDir, '--workers', '0', '--set', 'crashSeed=0', '--fail-fast', '--progress', 'none', '--no-report']);
+    expect(failing.code).toBe(1);
+    const runDir = /run folder: (.+)\n/.exec(failing.stdout)![1];
+    expect(readRunState(runDir)!.status).toBe('failed');
+    expect(readTrialStatus(runDir, 'v0-s1')).toBeUndefined();
+    const out = join(runsDir, 'metrics.csv');
+    expect((await labHere(['export', runDir, '--csv', '--out', out])).code).toBe(0);
+    // v0-s0 logged one line before crashing at epoch 2.
+    expect(readFileSync(out, 'utf8').split('\r\n')[1]).toMatch(/^v0-s0,0,0,,0\.1,0,/);
+    expect((await labHere(['compare', runDir, '--metric', 'nope'])).stderr).toMatch(/metric "nope" was not logged by these runs \(found: score, loss\)/);
+    const notARun = await labHere(['resume', runsDir]);
+    expect(notARun.code).toBe(2);
+    expect(notARun.stderr).toMatch(/config\.json not found \(is this a run folder\?\)/);
+
+    const badFile = join(runsDir, 'bad.yaml');
+    writeFileSync(badFile, 'params:\n  epochs: many\n');
+    const bad = await labHere(['run', fixture, '--runs-dir', runsDir, '--config', badFile]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/config file .*bad\.yaml: params: epochs: .*expected number, received string/);
+    const goodFile = join(runsDir, 'good.yaml');
+    writeFileSync(goodFile, 'params:\n  epochs: 3\n');
+    const badSet = await labHere(['run', fixture, '--runs-dir', runsDir, '--config', goodFile, '--set', 'step=big']);
+    expect(badSet.code).toBe(2);
+    expect(badSet.stderr).toMatch(/^lab: params: step: .*expected number/);
+    expect(readdirSync(runsDir).filter((f) => !/\.(yaml|csv)$/.test(f))).toHaveLength(1);
+  });
+
+  it('survives kill -9 (of the driver alone, then of the whole process group): resume finishes without recomputing and equals an uninterrupted run', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'er-cli-kill-'));
-    const child = spawn(
-      process.execPath,
-      [lab, 'run', fixture, '--runs-dir', runsDir, '--workers', '2', '--set', 'sleepMs=40', '--set', 'epochs=8', '--progress', 'plain', '--no-report'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', () => {});
-    const exited = new Promise<void>((done) => child.on('exit', () => done()));
-    const runDir = await waitFor('the run folder', () => /run folder: (.+)\n/.exec(stdout)?.[1]);
-    // Kill once at least one trial has finished and another is part-way through (has a checkpoint).
-    await waitFor('progress', () => {
-      const statuses = readRunConfig(runDir).trials.map((t) => ({ id: t.id, status: readTrialStatus(runDir, t.id)?.status }));
-      const finished = statuses.filter((t) => t.status === 'completed').length;
-      const midway = statuses.some((t) => t.status === 'running' && existsSync(join(runDir, 'trials', t.id, 'checkpoint.json')));
-      return finished >= 1 && midway ? true : undefined;
-    });
-    child.kill('SIGKILL');
-    await exited;
-    // Give the orphaned workers a moment to notice (IPC disconnect) before checking they stay quiet.
-    await sleep(200);
-    const config = readRunConfig(runDir);
-    const before = new Map(config.trials.map((t) => [t.id, readTrialStatus(runDir, t.id)]));
-    const completedBefore = [...before].filter(([, s]) => s?.status === 'completed').map(([id]) => id);
-    const interrupted = [...before].filter(([, s]) => s?.status === 'running').map(([id]) => id);
-    expect(completedBefore.length).toBeGreaterThanOrEqual(1);
-    expect(completedBefore.length).toBeLessThan(config.trials.length);
-    expect(interrupted.length).toBeGreaterThanOrEqual(1);
-    // The worker processes noticed their parent died and stopped writing.
-    const linesAfterKill = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
-    await sleep(300);
-    expect(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')).toBe(linesAfterKill);
+    const epochs = 12;
+    const statuses = (runDir: string) => readRunConfig(runDir).trials.map((t) => ({ id: t.id, status: readTrialStatus(runDir, t.id)?.status }));
+    const completedCount = (runDir: string) => statuses(runDir).filter((t) => t.status === 'completed').length;
+    const midway = (runDir: string) => statuses(runDir).some((t) => t.status === 'running' && existsSync(join(runDir, 'trials', t.id, 'checkpoint.json')));
+    // detached: the driver leads its own process group, which its worker processes join.
+    const start = (args: string[]) => spawn(process.execPath, [lab, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const exitOf = (child: ChildProcess) => new Promise<void>((done) => child.on('exit', () => done()));
+    const children: ChildProcess[] = [];
+    try {
+      const child = start(['run', fixture, '--runs-dir', runsDir, '--workers', '2', '--set', 'sleepMs=40', '--set', `epochs=${epochs}`, '--progress', 'plain', '--no-report']);
+      children.push(child);
+      let stdout = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.stderr!.on('data', () => {});
+      const exited = exitOf(child);
+      const runDir = await waitFor('the run folder', () => /run folder: (.+)\n/.exec(stdout)?.[1]);
+      // 1. kill -9 of the driving process only, once a trial has finished and another is part-way through.
+      await waitFor('progress', () => (completedCount(runDir) >= 1 && midway(runDir) ? true : undefined));
+      child.kill('SIGKILL');
+      await exited;
+      // Give the orphaned workers a moment to notice (IPC disconnect) before checking they stay quiet.
+      await sleep(200);
+      const config = readRunConfig(runDir);
+      const before = new Map(config.trials.map((t) => [t.id, readTrialStatus(runDir, t.id)]));
+      const completedBefore = [...before].filter(([, s]) => s?.status === 'completed').map(([id]) => id);
+      const interrupted = [...before].filter(([, s]) => s?.status === 'running').map(([id]) => id);
+      expect(completedBefore.length).toBeGreaterThanOrEqual(1);
+      expect(completedBefore.length).toBeLessThan(config.trials.length);
+      expect(interrupted.length).toBeGreaterThanOrEqual(1);
+      // The worker processes noticed their parent died and stopped writing.
+      const linesAfterKill = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
+      await sleep(300);
+      expect(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')).toBe(linesAfterKill);
+      expect(listRuns(runsDir)[0].status).toBe('interrupted');
 
-    expect(listRuns(runsDir)[0].status).toBe('interrupted');
+      // 2. kill -9 of the whole resumed run at once (driver and workers, as the OOM killer or a closed terminal would).
+      const resuming = start(['resume', runDir, '--progress', 'none', '--no-report']);
+      children.push(resuming);
+      resuming.stdout!.on('data', () => {});
+      resuming.stderr!.on('data', () => {});
+      let resumeExited = false;
+      const resumeExit = exitOf(resuming).then(() => (resumeExited = true));
+      await waitFor('progress of the resume', () => {
+        if (resumeExited) throw new Error('the resume finished before it could be killed');
+        return completedCount(runDir) > completedBefore.length && midway(runDir) ? true : undefined;
+      });
+      process.kill(-resuming.pid!, 'SIGKILL');
+      await resumeExit;
+      expect(completedCount(runDir)).toBeLessThan(config.trials.length);
+      expect(listRuns(runsDir)[0].status).toBe('interrupted');
 
-    const resumed = labSync(['resume', runDir, '--progress', 'none', '--no-report']);
-    expect(resumed.stderr).toBe('');
-    expect(resumed.code).toBe(0);
-    for (const id of completedBefore) expect(readTrialStatus(runDir, id)).toEqual(before.get(id));
-    const restarted = interrupted.map((id) => JSON.parse(readFileSync(join(runDir, 'trials', id, 'artifacts', 'final.json'), 'utf8')) as { attempt: number; startEpoch: number });
-    expect(restarted.every((a) => a.attempt === 2)).toBe(true);
-    expect(restarted.some((a) => a.startEpoch > 0)).toBe(true);
+      // 3. resume to the end.
+      const resumed = labSync(['resume', runDir, '--progress', 'none', '--no-report']);
+      expect(resumed.stderr).toBe('');
+      expect(resumed.code).toBe(0);
+      expect(readRunState(runDir)!.sessions.map((s) => s.status ?? 'killed')).toEqual(['killed', 'killed', 'completed']);
+      for (const id of completedBefore) expect(readTrialStatus(runDir, id)).toEqual(before.get(id));
+      const restarted = interrupted.map((id) => JSON.parse(readFileSync(join(runDir, 'trials', id, 'artifacts', 'final.json'), 'utf8')) as { attempt: number; startEpoch: number });
+      expect(restarted.every((a) => a.attempt >= 2)).toBe(true);
+      expect(restarted.some((a) => a.startEpoch > 0)).toBe(true);
 
-    const reference = await runExperiment(tiny, { runsDir, name: 'reference', workers: 0, overrides: { params: { epochs: 8 } }, progress: 'none', report: false, log: () => {} });
-    expect(metricsWithoutTime(runDir)).toEqual(metricsWithoutTime(reference));
+      const reference = await runExperiment(tiny, { runsDir, name: 'reference', workers: 0, overrides: { params: { epochs } }, progress: 'none', report: false, log: () => {} });
+      expect(metricsWithoutTime(runDir)).toEqual(metricsWithoutTime(reference));
 
-    const ls = await labHere(['ls', '--runs-dir', runsDir]);
-    expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(/_tiny\s+completed\s+6\/6 done/);
-    const csv = await labHere(['export', runDir, '--csv']);
-    expect(csv.code).toBe(0);
-    expect(csv.stdout.trim().split('\r\n')).toHaveLength(1 + 6 * 8);
-    const compare = await labHere(['compare', reference, runDir]);
-    expect(compare.code).toBe(0);
-    expect(compare.stdout).toContain('step=0.1: 0 (95 % CI 0 to 0)');
+      const ls = await labHere(['ls', '--runs-dir', runsDir]);
+      expect(ls.code).toBe(0);
+      expect(ls.stdout).toMatch(/_tiny\s+completed\s+6\/6 done/);
+      const csv = await labHere(['export', runDir, '--csv']);
+      expect(csv.code).toBe(0);
+      expect(csv.stdout.trim().split('\r\n')).toHaveLength(1 + 6 * epochs);
+      const compare = await labHere(['compare', reference, runDir]);
+      expect(compare.code).toBe(0);
+      expect(compare.stdout).toContain('step=0.1: 0 (95 % CI 0 to 0)');
+    } finally {
+      // Never leave a process group behind when an assertion failed half-way.
+      for (const c of children) {
+        try {
+          process.kill(-c.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
   });
 
   it('stops cleanly on SIGINT with exit code 130, leaving the run resumable', async () => {

@@ -1,19 +1,60 @@
-import { writeFileSync } from 'node:fs';
 import { cac } from 'cac';
+import { writeFileAtomic } from './atomic-write';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend';
 import { compareRuns, formatRunComparison } from './compare-runs';
 import { exportCsv } from './export-csv';
+import { InputError } from './input-error';
 import { loadExperiment } from './load-experiment';
 import { parseSetArgs } from './plan';
 import type { ProgressMode } from './progress';
 import { buildReport } from './report';
 import { listRuns, readRunState } from './run-folder';
-import { resumeRun, runExperiment } from './run-experiment';
+import { ownVersion, resumeRun, runExperiment } from './run-experiment';
 
-/** Exit codes: documented in `lab --help`. */
+/** Exit codes: documented in `lab --help` and in each command's help. */
 export const EXIT = { ok: 0, trialsFailed: 1, usage: 2, incomplete: 3, interrupted: 130 } as const;
 
-class UsageError extends Error {}
+const runExitCodes = (usage: string) => `0 all trials completed · 1 some trials failed · 2 ${usage} · 3 run incomplete (resume it) · 130 interrupted`;
+
+/** What each command does, and what its exit codes mean, for `lab <command> --help`. */
+const COMMAND_HELP: Record<string, { about: string; exitCodes: string }> = {
+  run: {
+    about:
+      'Runs every trial of an experiment (sweep variants × seeds × folds) in parallel worker processes, into a new\n' +
+      '  folder runs/<YYYYMMDD_HHMMSS>_<name>/ (config.json, metrics.jsonl, trials/, summary.json, report.md, report.html,\n' +
+      '  figures/). <experiment-file> is a .js, .mjs or .ts module exporting the result of defineExperiment.',
+    exitCodes: runExitCodes('bad usage, invalid parameters or config, or the backend asked for is unavailable'),
+  },
+  resume: {
+    about:
+      'Finishes a run that was interrupted (Ctrl-C, kill -9, a crash) or had failed trials: completed trials are kept;\n' +
+      '  the others restart from their last checkpoint, the metrics they logged after it removed first, so nothing is\n' +
+      '  lost or duplicated.',
+    exitCodes: runExitCodes('bad usage, not a run folder, a run in use, or its experiment module cannot be loaded'),
+  },
+  report: {
+    about:
+      "(Re)builds report.md, a self-contained report.html and figures/*.svg + *.png of a run. The experiment module\n" +
+      "  recorded in config.json supplies its method text and report sections when it can still be imported.",
+    exitCodes: '0 report written · 1 some figures could not be rendered (said in the report) · 2 bad usage or not a run folder',
+  },
+  compare: {
+    about:
+      "Compares runs on one metric: each variant's final value per run (mean ± 95 % CI, n), and for a variant found in\n" +
+      '  the first run and a later one, the later − first difference paired by seed and fold (CI, paired t-test, Wilcoxon).',
+    exitCodes: '0 compared · 2 bad usage, not a run folder or no such metric',
+  },
+  ls: {
+    about: 'Lists the run folders under --runs-dir, newest first: status, trials completed and failed, backend. A run whose\n  driving process died is shown as interrupted.',
+    exitCodes: '0 listed · 2 bad usage',
+  },
+  export: {
+    about:
+      'Writes all metrics of all trials as one CSV: a row per logged line with trial, variant, seed, fold, the swept\n' +
+      '  parameters, seq, time, epoch and every metric (empty where a line lacks it).',
+    exitCodes: '0 exported · 2 bad usage or not a run folder',
+  },
+};
 
 function asArray(value: unknown): string[] {
   if (value === undefined || value === null || value === false) return [];
@@ -23,21 +64,32 @@ function asArray(value: unknown): string[] {
 function parseWorkers(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--workers: expected a non-negative integer, got ${String(value)}`);
+  if (!Number.isInteger(n) || n < 0) throw new InputError(`--workers: expected a non-negative integer, got ${String(value)}`);
   return n;
 }
 
 function parseBackend(value: unknown): BackendPreference | 'none' | undefined {
   if (value === undefined) return undefined;
   const name = String(value);
-  if (![...BACKEND_PREFERENCES, 'none'].includes(name)) throw new UsageError(`--backend: expected one of ${[...BACKEND_PREFERENCES, 'none'].join(', ')}, got ${name}`);
+  if (![...BACKEND_PREFERENCES, 'none'].includes(name)) throw new InputError(`--backend: expected one of ${[...BACKEND_PREFERENCES, 'none'].join(', ')}, got ${name}`);
   return name as BackendPreference | 'none';
 }
 
 function parseProgress(value: unknown): ProgressMode {
   const mode = value === undefined ? 'auto' : String(value);
-  if (!['auto', 'tty', 'plain', 'none'].includes(mode)) throw new UsageError(`--progress: expected auto, tty, plain or none, got ${mode}`);
+  if (!['auto', 'tty', 'plain', 'none'].includes(mode)) throw new InputError(`--progress: expected auto, tty, plain or none, got ${mode}`);
   return mode as ProgressMode;
+}
+
+/** The option parser reads `--workers -1` as two flags; glued (`--workers=-1`), the value gets validated and named. */
+function glueNegativeValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const next = argv[i + 1];
+    if (/^--[a-z][a-z-]*$/.test(argv[i]) && next !== undefined && /^-\d/.test(next)) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
 }
 
 /** SIGINT/SIGTERM abort the run cleanly (trials stay resumable); a second one exits at once. */
@@ -83,7 +135,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option('--name <name>', 'Run folder suffix (default: the experiment name)')
     .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
     .option('--no-report', 'Do not build the report at the end')
-    .example('lab run experiments/ghm.ts --set lr=0.0005 --set seeds=5 --workers 2')
+    .example('  $ lab run experiments/ghm.ts --set lr=0.0005 --set seeds=5 --workers 2')
+    .example('  $ lab run experiments/ghm.ts --config sweeps/bins.yaml --set model.depth=34 --backend wasm')
     .action((file: string, options: Record<string, unknown>) => {
       result = (async () => {
         const overrides = parseSetArgs(asArray(options.set));
@@ -120,6 +173,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option('--fail-fast', 'Stop at the first failed trial')
     .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
     .option('--no-report', 'Do not build the report at the end')
+    .example('  $ lab resume runs/20250408_173532_ghm --workers 4')
     .action((runDir: string, options: Record<string, unknown>) => {
       result = (async () => {
         const signals = abortOnSignals();
@@ -140,7 +194,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       })();
     });
 
-  cli.command('report <run-dir>', 'Build report.md, report.html and figures/ for a run').action((runDir: string) => {
+  cli.command('report <run-dir>', 'Build report.md, report.html and figures/ for a run').example('  $ lab report runs/20250408_173532_ghm').action((runDir: string) => {
     result = (async () => {
       const report = await buildReport(runDir);
       process.stdout.write(`${report.markdownPath}\n${report.htmlPath}\n`);
@@ -153,6 +207,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .command('compare <run-dir> [...more]', 'Compare runs on a metric (final values, mean ± 95 % CI, paired tests)')
     .option('--metric <name>', "Metric to compare (default: the first run's primary metric)")
     .option('--json', 'Print JSON instead of text')
+    .example('  $ lab compare runs/20250408_173532_ghm runs/20250409_090000_ghm --metric val_acc')
     .action((first: string, more: string[], options: Record<string, unknown>) => {
       result = (async () => {
         const comparison = compareRuns([first, ...more], options.metric ? { metric: String(options.metric) } : {});
@@ -179,37 +234,52 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .command('export <run-dir>', 'Export all metrics of all trials')
     .option('--csv', 'As one CSV (the only format for now)')
     .option('--out <file>', 'Write to a file instead of stdout')
+    .example('  $ lab export runs/20250408_173532_ghm --csv --out metrics.csv')
     .action((runDir: string, options: Record<string, unknown>) => {
       result = (async () => {
-        if (!options.csv) throw new UsageError('export: say which format (--csv)');
+        if (!options.csv) throw new InputError('export: say which format (--csv)');
         const csv = exportCsv(runDir);
-        if (options.out) writeFileSync(String(options.out), csv);
+        if (options.out) writeFileAtomic(String(options.out), csv);
         else process.stdout.write(csv);
         return EXIT.ok;
       })();
     });
 
+  cli.version(ownVersion());
   cli.help((sections) => {
+    const command = cli.matchedCommand?.name;
+    const help = command ? COMMAND_HELP[command] : undefined;
+    // cac shows negated flags as "(default: true)", which reads as if --no-report were on by default.
+    for (const section of sections) section.body = section.body.replace(/(--no-report .*?) \(default: true\)/, '$1');
+    if (help) sections.splice(2, 0, { body: `  ${help.about}` });
     sections.push({
       title: 'Exit codes',
-      body: '  0 all trials completed · 1 some trials failed · 2 bad usage, invalid config or not a run folder · 3 run incomplete (resume it) · 130 interrupted',
+      body: help
+        ? `  ${help.exitCodes}`
+        : [
+            '  0   success',
+            '  1   some trials failed (run, resume), a figure could not be rendered (report), or an unexpected error',
+            '  2   bad usage, invalid parameters or config file, not a run folder, or a run in use by another process',
+            '  3   run incomplete: finish it with `lab resume` (run, resume)',
+            '  130 interrupted by SIGINT/SIGTERM; the run stays resumable (run, resume)',
+          ].join('\n'),
     });
   });
 
   try {
-    cli.parse(argv, { run: false });
+    cli.parse(glueNegativeValues(argv), { run: false });
     if (cli.options.help || cli.options.version) return EXIT.ok;
     if (!cli.matchedCommand) {
-      if (cli.args.length) throw new UsageError(`unknown command: ${cli.args[0]} (see lab --help)`);
+      if (cli.args.length) throw new InputError(`unknown command: ${cli.args[0]} (see lab --help)`);
       cli.outputHelp();
       return EXIT.usage;
     }
     await cli.runMatchedCommand();
     return result ? await result : EXIT.ok;
   } catch (error) {
-    const message = (error as Error).message;
-    process.stderr.write(`lab: ${message}\n`);
-    const usage = error instanceof UsageError || /^(params|overrides|sweep|seeds|folds|config file|--set|experiment file|backend|workers|run config|compareRuns|resume)/m.test(message) || /is in use by process/.test(message) || /missing required args|Unknown option/.test(message);
+    process.stderr.write(`lab: ${(error as Error).message}\n`);
+    // InputError: our own validation; CACError: cac's (unknown option, missing argument).
+    const usage = error instanceof InputError || (error as Error).name === 'CACError';
     return usage ? EXIT.usage : EXIT.trialsFailed;
   }
 }

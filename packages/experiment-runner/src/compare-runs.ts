@@ -1,6 +1,7 @@
 import { readRunConfig } from './run-folder';
 import { formatNumber, formatP, pairedComparison, describeMeanCI, type MeanCI, type PairedComparison } from './stats';
-import { summarizeRun } from './summary';
+import { pairByRepetition, summarizeRun } from './summary';
+import { InputError } from './input-error';
 
 export interface CompareRow {
   run: string;
@@ -28,32 +29,27 @@ export interface RunComparison {
  * per run, and for variants present in two runs a paired comparison of the later run against the first.
  */
 export function compareRuns(runDirs: string[], options: { metric?: string } = {}): RunComparison {
-  if (runDirs.length === 0) throw new Error('compareRuns: expected at least one run folder');
+  if (runDirs.length === 0) throw new InputError('compareRuns: expected at least one run folder');
   const summaries = runDirs.map((dir) => ({ dir, config: readRunConfig(dir), summary: summarizeRun(dir) }));
   const metric = options.metric ?? summaries[0].summary.primaryMetric?.name;
-  if (!metric) throw new Error(`compareRuns: ${runDirs[0]} logged no numeric metric; pass a metric name`);
+  if (!metric) throw new InputError(`compareRuns: ${runDirs[0]} logged no numeric metric; pass a metric name`);
+  const logged = new Set(summaries.flatMap(({ summary }) => summary.trials.flatMap((t) => Object.keys(t.final))));
+  if (!logged.has(metric)) throw new InputError(`compareRuns: metric "${metric}" was not logged by these runs (found: ${[...logged].join(', ') || 'none'})`);
   const rows: CompareRow[] = [];
   for (const { config, summary } of summaries) {
     for (const v of summary.variants) rows.push({ run: config.id, variant: v.label, n: v.n, value: v.metrics[metric] });
   }
   const comparisons: CrossRunComparison[] = [];
   const [first, ...rest] = summaries;
-  const key = (t: { seed: number; fold?: number }) => `${t.seed}/${t.fold ?? ''}`;
   for (const other of rest) {
     for (const v of other.summary.variants) {
       const base = first.summary.variants.find((x) => x.label === v.label);
       if (!base) continue;
-      const baseTrials = new Map(first.summary.trials.filter((t) => t.variant === base.variant && t.status === 'completed' && metric in t.final).map((t) => [key(t), t]));
-      const a: number[] = [];
-      const b: number[] = [];
-      for (const t of other.summary.trials) {
-        if (t.variant !== v.variant || t.status !== 'completed' || !(metric in t.final)) continue;
-        const match = baseTrials.get(key(t));
-        if (match) {
-          a.push(t.final[metric]);
-          b.push(match.final[metric]);
-        }
-      }
+      const { a, b } = pairByRepetition(
+        other.summary.trials.filter((t) => t.variant === v.variant),
+        first.summary.trials.filter((t) => t.variant === base.variant),
+        metric,
+      );
       if (a.length) comparisons.push({ variant: v.label, a: other.config.id, b: first.config.id, result: pairedComparison(a, b) });
     }
   }

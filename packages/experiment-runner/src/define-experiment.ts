@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { BackendPreference } from './backend';
 import type { ReportContext, ReportSection } from './report-types';
 import type { TrialContext } from './trial-context';
+import { InputError } from './input-error';
 
 export type Params = Record<string, unknown>;
 
@@ -98,34 +99,34 @@ export function defineExperiment<S extends z.ZodType<Params>>(
 export function defineExperiment<P extends Params>(definition: ExperimentDefinition<P> & { params: P }): Experiment<P>;
 export function defineExperiment(definition: ExperimentDefinition<Params>): Experiment<Params> {
   const where = `experiment ${JSON.stringify(definition?.name)}`;
-  if (typeof definition !== 'object' || definition === null) throw new Error('defineExperiment: expected a definition object');
-  if (typeof definition.name !== 'string' || definition.name.trim() === '') throw new Error('defineExperiment: name must be a non-empty string');
-  if (typeof definition.description !== 'string') throw new Error(`${where}: description must be a string`);
+  if (typeof definition !== 'object' || definition === null) throw new InputError('defineExperiment: expected a definition object');
+  if (typeof definition.name !== 'string' || definition.name.trim() === '') throw new InputError('defineExperiment: name must be a non-empty string');
+  if (typeof definition.description !== 'string') throw new InputError(`${where}: description must be a string`);
   if (!Array.isArray(definition.hypotheses) || !definition.hypotheses.every((h) => typeof h === 'string')) {
-    throw new Error(`${where}: hypotheses must be an array of strings`);
+    throw new InputError(`${where}: hypotheses must be an array of strings`);
   }
-  if (typeof definition.trial !== 'function') throw new Error(`${where}: trial must be a function (params, seed, ctx) => Promise<void>`);
+  if (typeof definition.trial !== 'function') throw new InputError(`${where}: trial must be a function (params, seed, ctx) => Promise<void>`);
   resolveSeeds(definition.seeds, `${where}: seeds`);
   if (definition.folds !== undefined && (!Number.isInteger(definition.folds) || definition.folds < 1)) {
-    throw new Error(`${where}: folds must be a positive integer, got ${String(definition.folds)}`);
+    throw new InputError(`${where}: folds must be a positive integer, got ${String(definition.folds)}`);
   }
   const schema = isZodSchema(definition.params) ? (definition.params as z.ZodType<Params>) : schemaFromDefaults(definition.params as Params);
   let defaults: Params = {};
   const parsed = schema.safeParse(isZodSchema(definition.params) ? {} : definition.params);
   if (parsed.success) defaults = parsed.data;
-  else if (!isZodSchema(definition.params)) throw new Error(formatIssues(`${where} params`, parsed.error));
+  else if (!isZodSchema(definition.params)) throw new InputError(formatIssues(`${where} params`, parsed.error));
   return Object.freeze({ ...definition, schema, defaults, file: callerFile(), [EXPERIMENT_BRAND]: true as const });
 }
 
 export function resolveSeeds(seeds: unknown, where: string): number[] {
   if (typeof seeds === 'number') {
-    if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`${where}: a seed count must be a positive integer, got ${seeds}`);
+    if (!Number.isInteger(seeds) || seeds < 1) throw new InputError(`${where}: a seed count must be a positive integer, got ${seeds}`);
     return Array.from({ length: seeds }, (_, i) => i);
   }
   if (!Array.isArray(seeds) || seeds.length === 0 || !seeds.every((s) => Number.isInteger(s))) {
-    throw new Error(`${where}: expected a positive integer count or a non-empty array of integers`);
+    throw new InputError(`${where}: expected a positive integer count or a non-empty array of integers`);
   }
-  if (new Set(seeds).size !== seeds.length) throw new Error(`${where}: seeds must not repeat`);
+  if (new Set(seeds).size !== seeds.length) throw new InputError(`${where}: seeds must not repeat`);
   return [...seeds];
 }
 

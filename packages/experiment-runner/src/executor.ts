@@ -7,6 +7,7 @@ import type { BackendName } from './backend';
 import type { Experiment } from './define-experiment';
 import type { TrialSpec } from './plan';
 import { createTrialContext } from './trial-context';
+import { InputError } from './input-error';
 
 export interface TrialJob {
   runDir: string;
@@ -135,13 +136,13 @@ export class ChildProcessExecutor implements Executor {
     readonly concurrency: number,
     private readonly options: { experimentFile: string; onLog?: (message: string) => void },
   ) {
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`workers: expected a positive integer, got ${concurrency}`);
-    if (!existsSync(options.experimentFile)) throw new Error(`experiment file ${options.experimentFile} not found`);
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError(`workers: expected a positive integer, got ${concurrency}`);
+    if (!existsSync(options.experimentFile)) throw new InputError(`experiment file ${options.experimentFile} not found`);
     const entry = workerEntry();
     this.script = entry.script;
     const needsTsx = entry.needsTsx || /\.[cm]?tsx?$/.test(options.experimentFile);
     const loader = needsTsx ? tsxLoaderUrl() : undefined;
-    if (needsTsx && !loader) throw new Error(`experiment file ${options.experimentFile} is TypeScript: install tsx to run it in worker processes`);
+    if (needsTsx && !loader) throw new InputError(`experiment file ${options.experimentFile} is TypeScript: install tsx to run it in worker processes`);
     this.execArgv = loader ? ['--import', loader] : [];
   }
 

@@ -1,4 +1,5 @@
 import { readMetrics, readRunConfig } from './run-folder';
+import { RESERVED_METRIC_KEYS } from './trial-context';
 
 /** RFC 4180 field: quoted when it holds a comma, quote or line break. */
 function csvField(value: unknown): string {
@@ -6,6 +7,9 @@ function csvField(value: unknown): string {
   const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
+
+/** Keys of a metrics line that have their own column before the metrics. */
+const FIXED_COLUMNS = new Set<string>([...RESERVED_METRIC_KEYS, 'epoch']);
 
 /**
  * All metrics of all trials of a run as one CSV: one row per logged line, with the trial's variant,
@@ -19,7 +23,7 @@ export function exportCsv(runDir: string): string {
   const metricNames: string[] = [];
   for (const line of lines) {
     for (const key of Object.keys(line)) {
-      if (!['trial', 'seq', 'time', 'epoch'].includes(key) && !metricNames.includes(key)) metricNames.push(key);
+      if (!FIXED_COLUMNS.has(key) && !metricNames.includes(key)) metricNames.push(key);
     }
   }
   const paramNames = config.varied;

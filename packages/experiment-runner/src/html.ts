@@ -8,9 +8,12 @@ export function escapeHtml(value: unknown): string {
     .replace(/'/g, '&#39;');
 }
 
-/** User text inside Markdown: no raw HTML, and no pipe that would split a table cell. */
+/**
+ * User text inside Markdown: no raw HTML, and no pipe that would split a table cell. Only a "<" that
+ * could open a tag, comment or declaration is escaped, so "p < 0.05" stays readable as plain text.
+ */
 export function escapeMarkdown(value: unknown, inTable = false): string {
-  let text = String(value).replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  let text = String(value).replace(/<(?=[A-Za-z/!?])/g, '&lt;');
   if (inTable) text = text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
   return text;
 }

@@ -9,6 +9,7 @@ export { ChildProcessExecutor, InProcessExecutor } from './executor';
 export type { Executor, TrialEvents, TrialJob, TrialOutcome } from './executor';
 export { exportCsv } from './export-csv';
 export { renderVegaLite } from './figures';
+export { InputError } from './input-error';
 export type { RenderedFigure } from './figures';
 export { escapeHtml, markdownToHtml } from './html';
 export { loadExperiment, loadExperiments } from './load-experiment';

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isExperiment, type Experiment } from './define-experiment';
+import { InputError } from './input-error';
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 
@@ -20,7 +21,7 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
     try {
       api = (await import(/* @vite-ignore */ tsxApi)) as { register(): unknown };
     } catch {
-      throw new Error(`experiment file ${path} is TypeScript: install tsx (npm install -D tsx) or use a .js/.mjs file`);
+      throw new InputError(`experiment file ${path} is TypeScript: install tsx (npm install -D tsx) or use a .js/.mjs file`);
     }
     api.register();
     // A query string gives a fresh module record: the failed attempt stays cached under the bare URL.
@@ -31,11 +32,11 @@ async function importModule(path: string): Promise<Record<string, unknown>> {
 /** Every experiment a module exports (default or named). */
 export async function loadExperiments(file: string): Promise<Experiment[]> {
   const path = resolve(file);
-  if (!existsSync(path)) throw new Error(`experiment file ${file} not found`);
+  if (!existsSync(path)) throw new InputError(`experiment file ${file} not found`);
   if (!modules.has(path)) modules.set(path, importModule(path));
   const mod = await modules.get(path)!;
   const found = [...new Set(Object.values(mod).filter(isExperiment))];
-  if (found.length === 0) throw new Error(`experiment file ${file} exports no experiment (export the result of defineExperiment)`);
+  if (found.length === 0) throw new InputError(`experiment file ${file} exports no experiment (export the result of defineExperiment)`);
   // The worker processes import this same file, so the runner must know where it came from.
   return found.map((experiment) => (experiment.file === path ? experiment : Object.freeze({ ...experiment, file: path })));
 }
@@ -46,7 +47,7 @@ export async function loadExperiment(file: string, name?: string): Promise<Exper
   const match = name === undefined ? (found.length === 1 ? found[0] : undefined) : found.find((e) => e.name === name);
   if (!match) {
     const names = found.map((e) => JSON.stringify(e.name)).join(', ');
-    throw new Error(
+    throw new InputError(
       name === undefined
         ? `experiment file ${file} exports several experiments (${names}): name one`
         : `experiment file ${file} exports no experiment named ${JSON.stringify(name)} (found: ${names})`,

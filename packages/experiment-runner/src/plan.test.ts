@@ -46,7 +46,7 @@ describe('planRun', () => {
     expect(() => planRun(base, parseSetArgs(['lr=fast']))).toThrow(/params: lr: .*expected number, received string/);
     expect(() => planRun(base, parseSetArgs(['lrr=1']))).toThrow(/lrr/);
     expect(() => planRun(base, { sweep: { grid: { bins: [5, 'many'] } } })).toThrow(/variant 1 \(bins=many\).*bins: .*expected number/);
-    expect(() => planRun(base, parseSetArgs(['model.width=3']))).toThrow(/model: .*width/);
+    expect(() => planRun(base, parseSetArgs(['model.width=3']))).toThrow(/unknown parameter "model\.width" \(known in model: depth\)/);
     expect(() => planRun(base, parseSetArgs(['seeds=0']))).toThrow(/seeds/);
   });
 
@@ -63,6 +63,19 @@ describe('planRun', () => {
     expect(() => planRun(exp, parseSetArgs(['loss=focal']))).toThrow(/loss/);
     expect(() => planRun(exp, parseSetArgs(['momentum=0.9']))).toThrow(/unknown parameter "momentum"/);
     expect(() => planRun(exp, parseSetArgs(['lr=-1']))).toThrow(/lr: .*>0/);
+  });
+
+  it('rejects a misspelt nested key that a non-strict zod object would silently drop', () => {
+    const exp = defineExperiment({
+      name: 'nested',
+      description: '',
+      hypotheses: [],
+      params: z.object({ model: z.object({ depth: z.number().default(18) }).default({ depth: 18 }) }),
+      seeds: 1,
+      trial: noop,
+    });
+    expect(planRun(exp, parseSetArgs(['model.depth=34'])).trials[0].params).toEqual({ model: { depth: 34 } });
+    expect(() => planRun(exp, parseSetArgs(['model.detph=34']))).toThrow('overrides: unknown parameter "model.detph" (known in model: depth)');
   });
 });
 

@@ -3,6 +3,7 @@ import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { formatIssues, resolveSeeds, type Experiment, type Params, type SweepSpec } from './define-experiment';
+import { InputError } from './input-error';
 
 /** What a user may change without touching the experiment file: from `--set`, a config file, or code. */
 export interface RunOverrides {
@@ -51,16 +52,16 @@ export function loadConfigFile(path: string): RunOverrides {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`config file ${path}: cannot read (${(error as Error).message})`);
+    throw new InputError(`config file ${path}: cannot read (${(error as Error).message})`);
   }
   let data: unknown;
   try {
     data = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
   } catch (error) {
-    throw new Error(`config file ${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'} (${(error as Error).message})`);
+    throw new InputError(`config file ${path}: not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'} (${(error as Error).message})`);
   }
   const parsed = configFileSchema.safeParse(data ?? {});
-  if (!parsed.success) throw new Error(formatIssues(`config file ${path}`, parsed.error));
+  if (!parsed.success) throw new InputError(formatIssues(`config file ${path}`, parsed.error));
   return parsed.data as RunOverrides;
 }
 
@@ -73,7 +74,7 @@ export function parseSetArgs(items: string[]): RunOverrides {
   const result: RunOverrides = {};
   for (const item of items) {
     const eq = item.indexOf('=');
-    if (eq <= 0) throw new Error(`--set ${item}: expected key=value`);
+    if (eq <= 0) throw new InputError(`--set ${item}: expected key=value`);
     const key = item.slice(0, eq).trim();
     const raw = item.slice(eq + 1);
     let value: unknown;
@@ -149,15 +150,15 @@ function formatValue(value: unknown): string {
 export function planRun(experiment: Experiment, overrides: RunOverrides = {}): RunPlan {
   const seeds = resolveSeeds(overrides.seeds ?? experiment.seeds, 'seeds');
   const folds = overrides.folds ?? experiment.folds;
-  if (folds !== undefined && (!Number.isInteger(folds) || folds < 1)) throw new Error(`folds: expected a positive integer, got ${String(folds)}`);
+  if (folds !== undefined && (!Number.isInteger(folds) || folds < 1)) throw new InputError(`folds: expected a positive integer, got ${String(folds)}`);
   const sweepParsed = sweepSchema.safeParse(overrides.sweep ?? experiment.sweep ?? {});
-  if (!sweepParsed.success) throw new Error(formatIssues('sweep', sweepParsed.error));
+  if (!sweepParsed.success) throw new InputError(formatIssues('sweep', sweepParsed.error));
   const sweep = sweepParsed.data as SweepSpec;
   const setParams = overrides.params ?? {};
   checkKnownKeys(experiment, setParams, 'overrides');
   const baseParams = deepMerge(experiment.defaults, setParams);
   const base = experiment.schema.safeParse(baseParams);
-  if (!base.success) throw new Error(formatIssues('params', base.error));
+  if (!base.success) throw new InputError(formatIssues('params', base.error));
 
   const grid = Object.fromEntries(Object.entries(sweep.grid ?? {}).filter(([key]) => !(key in setParams)));
   checkKnownKeys(experiment, grid, 'sweep.grid');
@@ -183,7 +184,7 @@ export function planRun(experiment: Experiment, overrides: RunOverrides = {}): R
     const merged = deepMerge(deepMerge(experiment.defaults, variantValues), setParams);
     const label = varied.filter((k) => k in variantValues).map((k) => `${k}=${formatValue(variantValues[k])}`).join(', ');
     const parsed = experiment.schema.safeParse(merged);
-    if (!parsed.success) throw new Error(formatIssues(`params of variant ${variant}${label ? ` (${label})` : ''}`, parsed.error));
+    if (!parsed.success) throw new InputError(formatIssues(`params of variant ${variant}${label ? ` (${label})` : ''}`, parsed.error));
     for (const seed of seeds) {
       for (let fold = 0; fold < (folds ?? 1); fold++) {
         const id = `v${String(variant).padStart(width, '0')}-s${seed}${folds !== undefined ? `-f${fold}` : ''}`;
@@ -196,11 +197,26 @@ export function planRun(experiment: Experiment, overrides: RunOverrides = {}): R
 
 /** zod objects that are not strict drop unknown keys silently; a misspelt `--set` key must fail instead. */
 function checkKnownKeys(experiment: Experiment, values: Params, where: string): void {
-  const shape = (experiment.schema as unknown as { shape?: Record<string, unknown> }).shape;
-  if (!shape || typeof shape !== 'object') return;
-  for (const key of Object.keys(values)) {
+  checkKeysAgainst(objectShape(experiment.schema), values, where, '');
+}
+
+function checkKeysAgainst(shape: Record<string, unknown> | undefined, values: Params, where: string, prefix: string): void {
+  if (!shape) return;
+  for (const [key, value] of Object.entries(values)) {
     if (!(key in shape)) {
-      throw new Error(`${where}: unknown parameter "${key}" (known: ${Object.keys(shape).join(', ') || 'none'})`);
+      const scope = prefix ? ` in ${prefix.slice(0, -1)}` : '';
+      throw new InputError(`${where}: unknown parameter "${prefix}${key}" (known${scope}: ${Object.keys(shape).join(', ') || 'none'})`);
     }
+    if (isPlainObject(value)) checkKeysAgainst(objectShape(shape[key]), value as Params, where, `${prefix}${key}.`);
   }
+}
+
+/** The field schemas of a zod object, looking through `.default()`, `.optional()` and the like. */
+function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  let current = schema as { shape?: unknown; unwrap?: () => unknown; _zod?: { def?: { innerType?: unknown } } } | undefined;
+  for (let depth = 0; current && depth < 8; depth++) {
+    if (current.shape && typeof current.shape === 'object') return current.shape as Record<string, unknown>;
+    current = (current._zod?.def?.innerType ?? (typeof current.unwrap === 'function' ? current.unwrap() : undefined)) as typeof current;
+  }
+  return undefined;
 }

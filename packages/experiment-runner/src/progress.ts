@@ -27,6 +27,15 @@ class Tally {
   started = Date.now();
   readonly active = new Map<string, { done: number; total: number; note?: string }>();
 
+  /** Counts a finished trial; an interrupted one is not finished (a resume runs it again). */
+  finish(status: 'completed' | 'failed' | 'interrupted'): boolean {
+    if (status === 'interrupted') return false;
+    this.done++;
+    this.finishedThisSession++;
+    if (status === 'failed') this.failed++;
+    return true;
+  }
+
   eta(): number {
     if (this.finishedThisSession === 0) return Number.NaN;
     const perTrial = (Date.now() - this.started) / this.finishedThisSession;
@@ -61,10 +70,7 @@ export class PlainProgress implements ProgressReporter {
 
   trialFinished(id: string, status: 'completed' | 'failed' | 'interrupted', durationMs: number): void {
     this.tally.active.delete(id);
-    if (status === 'interrupted') return;
-    this.tally.done++;
-    this.tally.finishedThisSession++;
-    if (status === 'failed') this.tally.failed++;
+    if (!this.tally.finish(status)) return;
     const eta = this.tally.eta();
     this.write(
       `[lab] ${this.tally.done}/${this.tally.total} trials done${this.tally.failed ? ` (${this.tally.failed} failed)` : ''}: ${id} ${status} in ${formatDuration(durationMs)}${this.tally.done < this.tally.total && Number.isFinite(eta) ? `, ETA ${formatDuration(eta)}` : ''}`,
@@ -85,12 +91,17 @@ export class PlainProgress implements ProgressReporter {
 /** cli-progress bars: one for the run (with ETA) and one per trial in flight. */
 export class TtyProgress implements ProgressReporter {
   private readonly tally = new Tally();
-  private readonly multibar = new cliProgress.MultiBar(
-    { stream: process.stderr, clearOnComplete: false, hideCursor: true, format: '{label} |{bar}| {value}/{total} {note}', etaBuffer: 20 },
-    cliProgress.Presets.shades_classic,
-  );
+  private readonly multibar: cliProgress.MultiBar;
   private overall: cliProgress.SingleBar | undefined;
   private readonly bars = new Map<string, cliProgress.SingleBar>();
+
+  /** `stream`: the terminal to draw on (default stderr, so stdout stays clean for piping). */
+  constructor(options: { stream?: NodeJS.WritableStream } = {}) {
+    this.multibar = new cliProgress.MultiBar(
+      { stream: options.stream ?? process.stderr, clearOnComplete: false, hideCursor: true, format: '{label} |{bar}| {value}/{total} {note}', etaBuffer: 20 },
+      cliProgress.Presets.shades_classic,
+    );
+  }
 
   start(total: number, alreadyDone: number): void {
     Object.assign(this.tally, { total, done: alreadyDone, started: Date.now() });
@@ -115,10 +126,7 @@ export class TtyProgress implements ProgressReporter {
       this.multibar.remove(bar);
       this.bars.delete(id);
     }
-    if (status === 'interrupted') return;
-    this.tally.done++;
-    this.tally.finishedThisSession++;
-    if (status === 'failed') this.tally.failed++;
+    if (!this.tally.finish(status)) return;
     const eta = this.tally.eta();
     this.overall?.update(this.tally.done, {
       note: `${this.tally.failed ? `${this.tally.failed} failed ` : ''}${Number.isFinite(eta) && this.tally.done < this.tally.total ? `ETA ${formatDuration(eta)}` : ''}`,
@@ -138,8 +146,9 @@ export class SilentProgress implements ProgressReporter {
   stop(): void {}
 }
 
-export function createProgress(mode: ProgressMode = 'auto'): ProgressReporter {
+/** `auto`: bars when `stream` (default stderr) is a terminal, plain periodic lines otherwise (CI, logs). */
+export function createProgress(mode: ProgressMode = 'auto', stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr): ProgressReporter {
   if (mode === 'none') return new SilentProgress();
-  if (mode === 'tty' || (mode === 'auto' && process.stderr.isTTY)) return new TtyProgress();
-  return new PlainProgress();
+  if (mode === 'tty' || (mode === 'auto' && stream.isTTY === true)) return new TtyProgress({ stream });
+  return new PlainProgress((line) => stream.write(`${line}\n`));
 }

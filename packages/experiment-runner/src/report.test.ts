@@ -1,9 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import fixture from '../fixtures/stats-fixture.json';
 import { tiny } from '../fixtures/tiny-experiment';
 import { defineExperiment } from './define-experiment';
+import { renderVegaLite } from './figures';
 import { markdownToHtml } from './html';
 import { buildReport } from './report';
 import { runExperiment } from './run-experiment';
@@ -22,6 +24,8 @@ const hostile = defineExperiment({
   method: () => `## Data\n- item with ${XSS}\n- **bold** and \`code\``,
   async trial(params, seed, ctx) {
     const value = Number(params[XSS]) + seed / 10;
+    // A crash whose message lands in the report's failed-trials table.
+    if (seed === 1 && params[XSS] === 2) throw new Error(`crash ${XSS}`);
     for (let epoch = 1; epoch <= 3; epoch++) ctx.log({ epoch, [`acc ${XSS}`]: value * epoch });
     ctx.figure(`fig ${seed}`, {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -35,6 +39,35 @@ const hostile = defineExperiment({
 });
 
 describe('buildReport', () => {
+  it("draws its conclusions from the numbers: SciPy's p-values and \"not significant at n = 5\"", async () => {
+    // fixtures/stats-fixture.json case n5_small_gain (SciPy): diff 0.022, 95 % CI −0.004919 to 0.048919,
+    // ttest_rel p = 0.08581, exact Wilcoxon p = 0.1875, exact permutation p = 0.1875; the half-widths of the
+    // 95 % t-intervals of the two arms are 0.03355 (fixture ciA) and 0.025748 (t.ppf(0.975, 4) * sem(b)).
+    const c = fixture.cases[0];
+    const arms = defineExperiment({
+      name: 'arms',
+      description: 'two arms with known values',
+      hypotheses: [],
+      params: { arm: 'b' },
+      sweep: { list: [{ arm: 'b' }, { arm: 'a' }] },
+      seeds: 5,
+      backend: 'none',
+      primaryMetric: { name: 'acc', goal: 'max' },
+      async trial(params, seed, ctx) {
+        ctx.log({ acc: params.arm === 'a' ? c.a[seed] : c.b[seed] });
+      },
+    });
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-conclude-'));
+    const runDir = await runExperiment(arms, { runsDir, workers: 0, progress: 'none', log: () => {}, report: false });
+    const md = readFileSync((await buildReport(runDir, arms)).markdownPath, 'utf8');
+    const conclusions = md.slice(md.indexOf('## 6. Conclusions'));
+    expect(conclusions).toContain('- Highest mean final acc: arm=a, 0.826 ± 0.0335 (95 % CI, n = 5); lowest: arm=b, 0.804 ± 0.0257 (95 % CI, n = 5).');
+    expect(conclusions).toContain(
+      '- arm=a − arm=b on acc = 0.022 (95 % CI −0.00492 to 0.0489); paired t-test p = 0.0858, Wilcoxon signed-rank p = 0.19 (exact), sign-flip permutation p = 0.19 (exact): not significant at n = 5 (with 5 pairs the signed-rank test cannot reach p < 0.05 at all).',
+    );
+    expect(md).toContain('| arm=a − arm=b | 5 | 0.022 | −0.00492 to 0.0489 | p = 0.0858 | p = 0.19 (exact) | p = 0.19 (exact) |');
+  });
+
   it('follows the lab template with statistics, tables and rendered figures', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'er-report-'));
     const runDir = await runExperiment(tiny, { runsDir, workers: 0, progress: 'none', log: () => {}, report: false });
@@ -74,6 +107,7 @@ describe('buildReport', () => {
     expect(html).toContain('<h3>custom &lt;img src=x onerror=alert(1)&gt;</h3>');
     expect(html).toContain('<li>item with &lt;img src=x onerror=alert(1)&gt;</li>');
     expect(html).toContain('<strong>bold</strong> and <code>code</code>');
+    expect(html).toContain('<td>crash &lt;img src=x onerror=alert(1)&gt;</td>');
     // Only our own tags appear: every "<" in the body starts a tag from the report's fixed vocabulary.
     const body = html.slice(html.indexOf('<body>'));
     const tags = new Set([...body.matchAll(/<\/?([a-zA-Z0-9]+)/g)].map((m) => m[1].toLowerCase()));
@@ -82,6 +116,20 @@ describe('buildReport', () => {
     expect(md).not.toContain('<img');
     expect(md).not.toContain('<script');
     expect(existsSync(join(runDir, 'figures'))).toBe(true);
+  });
+
+  it('renders figures whose data files lie in the trial folder, and refuses any other file or URL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'er-figdata-'));
+    mkdirSync(join(dir, 'trial'));
+    writeFileSync(join(dir, 'trial', 'points.csv'), 'x,y\n1,2\n3,5\n');
+    writeFileSync(join(dir, 'outside.csv'), 'x,y\n1,2\n');
+    const spec = (url: string) => ({ data: { url }, mark: 'point', encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } });
+    const inside = await renderVegaLite(spec('points.csv'), { baseDir: join(dir, 'trial') });
+    // Both rows of the file are drawn as points.
+    expect(inside.svg.match(/aria-label="x: \d; y: \d"/g)).toEqual(['aria-label="x: 1; y: 2"', 'aria-label="x: 3; y: 5"']);
+    for (const url of ['../outside.csv', `file://${join(dir, 'outside.csv')}`, 'http://example.invalid/data.csv']) {
+      await expect(renderVegaLite(spec(url), { baseDir: join(dir, 'trial') })).rejects.toThrow(/figure: data could not be loaded .*only files inside/);
+    }
   });
 
   it('renders the Markdown subset with everything escaped first', () => {

@@ -7,7 +7,7 @@ import { escapeHtml, escapeMarkdown, markdownToHtml } from './html';
 import { loadExperiment } from './load-experiment';
 import { formatDuration } from './progress';
 import type { ReportContext, ReportFigure, ReportSection, ReportTable } from './report-types';
-import { readMetrics, readRunConfig, readRunState, slugify, type MetricsLine, type RunConfig } from './run-folder';
+import { byTrialThenSeq, readMetrics, readRunConfig, readRunState, slugify, type MetricsLine, type RunConfig } from './run-folder';
 import { describeComparison, describeMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
 import { summarizeRun, type RunSummary } from './summary';
 import type { VegaLiteSpec } from './trial-context';
@@ -70,7 +70,7 @@ function finalBarSpec(summary: RunSummary): VegaLiteSpec | undefined {
     .filter((v) => v.metrics[primary.name])
     .map((v) => {
       const m = v.metrics[primary.name];
-      return { variant: v.label, mean: m.mean, lo: m.lo ?? m.mean, hi: m.hi ?? m.mean, n: m.n };
+      return { variant: `${v.label} (n = ${m.n})`, mean: m.mean, lo: m.lo ?? m.mean, hi: m.hi ?? m.mean, n: m.n };
     });
   if (values.length === 0) return undefined;
   return {
@@ -213,7 +213,7 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   const config = readRunConfig(runDir);
   const state = readRunState(runDir);
   const summary = summarizeRun(runDir);
-  const metrics = readMetrics(runDir).sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1));
+  const metrics = readMetrics(runDir).sort(byTrialThenSeq);
   const exp = await loadExperimentFor(config, experiment);
   const figuresDir = join(runDir, 'figures');
   mkdirSync(figuresDir, { recursive: true });
@@ -313,7 +313,7 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   blocks.push({ kind: 'list', ordered: false, items: sweepItems });
   blocks.push({
     kind: 'paragraph',
-    text: `Statistics: each variant's metrics are the final logged values, summarised as mean ± 95 % confidence interval (Student t, n − 1 degrees of freedom) over ${config.folds ? 'seeds and folds' : 'seeds'}. Variants are compared with variant 0 on ${primary ? primary.name : 'the primary metric'} by pairing trials with the same seed${config.folds ? ' and fold' : ''}: mean difference with its 95 % CI, paired t-test, Wilcoxon signed-rank test (exact for n ≤ 50) and a sign-flip permutation test (exact for n ≤ 16). n is the number of pairs.`,
+    text: `Statistics: each variant's metrics are the final logged values, summarised as mean ± 95 % confidence interval (Student t, n − 1 degrees of freedom) over ${config.folds ? 'seeds and folds' : 'seeds'}. Variants are compared with variant 0 on ${primary ? primary.name : 'the primary metric'} by pairing trials with the same seed${config.folds ? ' and fold' : ''}: mean difference with its 95 % CI, paired t-test, Wilcoxon signed-rank test (exact for n ≤ 50) and a sign-flip permutation test (exact for n ≤ 16). n is the number of pairs. The conclusions call a difference significant when the paired t-test gives p < 0.05; the two other tests, which do not assume normal differences, are reported beside it and the conclusions say when they disagree.`,
   });
 
   // 5. Results

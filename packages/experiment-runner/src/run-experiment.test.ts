@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { tiny } from '../fixtures/tiny-experiment';
 import { compareRuns } from './compare-runs';
 import { defineExperiment } from './define-experiment';
+import { InProcessExecutor, type Executor } from './executor';
 import { exportCsv } from './export-csv';
-import { listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
+import { byTrialThenSeq, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
 import { resumeRun, runExperiment } from './run-experiment';
 import type { RunSummary } from './summary';
 
@@ -15,7 +16,7 @@ const fixtureFile = resolve(__dirname, '../fixtures/tiny-experiment.ts');
 function metricsWithoutTime(runDir: string) {
   return readMetrics(runDir)
     .map(({ time: _time, ...rest }) => rest)
-    .sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1));
+    .sort(byTrialThenSeq);
 }
 
 const quiet = { progress: 'none' as const, log: () => {}, report: false };
@@ -100,6 +101,49 @@ describe('runExperiment in process', () => {
   });
 });
 
+describe('executor interface', () => {
+  it('runs every trial through a custom executor (a job queue, say) and records its kind', async () => {
+    const inner = new InProcessExecutor(tiny);
+    const jobs: string[] = [];
+    const queue: Executor = {
+      kind: 'test-queue',
+      concurrency: 3,
+      run: (job, events) => {
+        jobs.push(job.trial.id);
+        return inner.run(job, events);
+      },
+      close: async () => {},
+    };
+    const runDir = await runExperiment(tiny, { runsDir: mkdtempSync(join(tmpdir(), 'er-queue-')), executor: queue, ...quiet });
+    expect(jobs.sort()).toEqual(['v0-s0', 'v0-s1', 'v0-s2', 'v1-s0', 'v1-s1', 'v1-s2']);
+    expect(readRunConfig(runDir).executor).toEqual({ kind: 'test-queue', workers: 3 });
+    expect(readRunState(runDir)!.status).toBe('completed');
+  });
+});
+
+describe('backend', () => {
+  it('initialises the chosen TF.js backend before the trials and records it in config.json', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const seen: string[] = [];
+    const onCpu = defineExperiment({
+      name: 'on-cpu',
+      description: 'backend',
+      hypotheses: [],
+      params: {},
+      seeds: 1,
+      backend: 'cpu',
+      async trial(_params, _seed, ctx) {
+        seen.push(`${ctx.backend}/${tf.getBackend()}`);
+        ctx.log({ sum: tf.tidy(() => tf.sum(tf.tensor1d([1, 2, 3])).dataSync()[0]) });
+      },
+    });
+    const runDir = await runExperiment(onCpu, { runsDir: mkdtempSync(join(tmpdir(), 'er-backend-')), workers: 0, ...quiet });
+    expect(seen).toEqual(['cpu/cpu']);
+    expect(readRunConfig(runDir).backend).toEqual({ preference: 'cpu', name: 'cpu', fastTraining: false, failures: [] });
+    expect(readMetrics(runDir)[0].sum).toBe(6);
+  });
+});
+
 describe('folds', () => {
   it('runs every variant × seed × fold, passes ctx.fold, and pairs comparisons by seed and fold', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'er-folds-'));
@@ -126,6 +170,35 @@ describe('folds', () => {
     // Every pair differs by exactly the shift: difference 1 with n = 6 pairs.
     expect(summary.comparisons[0].result.n).toBe(6);
     expect(summary.comparisons[0].result.diff).toBeCloseTo(1, 12);
+  });
+});
+
+describe('exportCsv', () => {
+  it('has every metric of every trial as a column, empty where a line lacks it, quoted per RFC 4180', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-csv-'));
+    const mixed = defineExperiment({
+      name: 'mixed',
+      description: 'lines with different metrics',
+      hypotheses: [],
+      params: { tag: 'a' },
+      sweep: { list: [{ tag: 'plain' }, { tag: 'with, comma "and quotes"' }] },
+      seeds: [3],
+      backend: 'none',
+      async trial(params, seed, ctx) {
+        ctx.log({ epoch: 1, loss: 0.5 });
+        ctx.log({ epoch: 1, val_acc: 0.75, note: params.tag === 'plain' ? 'ok' : 'line\nbreak' });
+        if (params.tag === 'plain') ctx.log({ gns: 12, ok: true, missing: null });
+      },
+    });
+    const runDir = await runExperiment(mixed, { runsDir, workers: 0, ...quiet });
+    const csv = exportCsv(runDir);
+    const rows = csv.split('\r\n');
+    expect(rows[0]).toBe('trial,variant,seed,fold,tag,seq,time,epoch,loss,val_acc,note,gns,ok,missing');
+    expect(rows[1]).toMatch(/^v0-s3,0,3,,plain,0,[^,]+,1,0\.5,,,,,$/);
+    expect(rows[2]).toMatch(/^v0-s3,0,3,,plain,1,[^,]+,1,,0\.75,ok,,,$/);
+    expect(rows[3]).toMatch(/^v0-s3,0,3,,plain,2,[^,]+,,,,,12,true,$/);
+    expect(rows[4]).toMatch(/^v1-s3,1,3,,"with, comma ""and quotes""",0,[^,]+,1,0\.5,,,,,$/);
+    expect(csv).toMatch(/\r\nv1-s3,1,3,,"with, comma ""and quotes""",1,[^,]+,1,,0\.75,"line\nbreak",,,\r\n$/);
   });
 });
 

@@ -8,7 +8,7 @@ import { selectBackend, type BackendName, type BackendPreference } from './backe
 import type { Experiment } from './define-experiment';
 import { ChildProcessExecutor, InProcessExecutor, type Executor } from './executor';
 import { loadExperiment } from './load-experiment';
-import { loadConfigFile, mergeOverrides, planRun, type RunOverrides, type TrialSpec } from './plan';
+import { loadConfigFile, mergeOverrides, planRun, type RunOverrides, type RunPlan, type TrialSpec } from './plan';
 import { createProgress, type ProgressMode, type ProgressReporter } from './progress';
 import { buildReport } from './report';
 import {
@@ -26,6 +26,7 @@ import {
   type RunStatus,
 } from './run-folder';
 import { writeSummary } from './summary';
+import { InputError } from './input-error';
 
 export interface ExecuteOptions {
   /** Parallel trials: child processes by default (one per core); 0 runs trials in this process. */
@@ -57,7 +58,8 @@ export interface RunOptions extends ExecuteOptions {
   onRunDir?: (runDir: string) => void;
 }
 
-function ownVersion(): string {
+/** This package's version, from its package.json (source or dist layout). */
+export function ownVersion(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const candidate of [join(here, '..', 'package.json'), join(here, '..', '..', 'package.json')]) {
     try {
@@ -141,14 +143,33 @@ function safeUser(): string | null {
 
 function makeExecutor(experiment: Experiment, file: string | undefined, workers: number | undefined, trials: number, log: (m: string) => void): Executor {
   const requested = workers ?? availableParallelism();
-  if (!Number.isInteger(requested) || requested < 0) throw new Error(`workers: expected a non-negative integer, got ${String(workers)}`);
+  if (!Number.isInteger(requested) || requested < 0) throw new InputError(`workers: expected a non-negative integer, got ${String(workers)}`);
   if (requested === 0) return new InProcessExecutor(experiment, 1);
   if (!file) {
-    if (workers !== undefined) throw new Error(`workers: ${workers} worker processes need the experiment's module file (pass experimentFile)`);
+    if (workers !== undefined) throw new InputError(`workers: ${workers} worker processes need the experiment's module file (pass experimentFile)`);
     log(`experiment ${experiment.name}: its module file is unknown, so trials run in this process`);
     return new InProcessExecutor(experiment, 1);
   }
   return new ChildProcessExecutor(Math.max(1, Math.min(requested, trials)), { experimentFile: file, onLog: log });
+}
+
+/**
+ * Plans the run from the experiment, a config file and overrides (the later winning). When the plan is
+ * invalid and the config file alone already makes it so, the error names the file as well as the field.
+ */
+function planWithSources(experiment: Experiment, configFile: string | undefined, overrides: RunOverrides | undefined): RunPlan {
+  const fromFile = configFile ? loadConfigFile(configFile) : undefined;
+  try {
+    return planRun(experiment, mergeOverrides(fromFile, overrides));
+  } catch (error) {
+    if (!fromFile || !(error instanceof InputError)) throw error;
+    try {
+      planRun(experiment, fromFile);
+    } catch (fileError) {
+      throw new InputError((fileError as Error).message.split('\n').map((line) => `config file ${configFile}: ${line}`).join('\n'));
+    }
+    throw error;
+  }
 }
 
 /**
@@ -157,8 +178,7 @@ function makeExecutor(experiment: Experiment, file: string | undefined, workers:
  */
 export async function runExperiment(experiment: Experiment, options: RunOptions = {}): Promise<string> {
   const log = options.log ?? ((message: string) => console.warn(message));
-  const overrides = mergeOverrides(options.configFile ? loadConfigFile(options.configFile) : undefined, options.overrides);
-  const plan = planRun(experiment, overrides);
+  const plan = planWithSources(experiment, options.configFile, options.overrides);
   const file = options.experimentFile ? resolve(options.experimentFile) : experiment.file;
 
   const preference = options.backend ?? experiment.backend ?? 'auto';
@@ -217,7 +237,7 @@ export async function resumeRun(
   const list = Array.isArray(experiments) ? experiments : experiments ? Object.values(experiments) : [];
   let experiment = list.find((e) => e.name === config.experiment.name);
   if (!experiment) {
-    if (!config.experiment.file) throw new Error(`resume ${runDir}: experiment ${JSON.stringify(config.experiment.name)} not given and its module file is not recorded`);
+    if (!config.experiment.file) throw new InputError(`resume ${runDir}: experiment ${JSON.stringify(config.experiment.name)} not given and its module file is not recorded`);
     experiment = await loadExperiment(config.experiment.file, config.experiment.name);
   }
   const file = config.experiment.file ?? experiment.file;

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { appendLine, writeJsonAtomic } from './atomic-write';
-import { PlainProgress } from './progress';
 import { acquireRunLock, createRunDir, pruneMetricsForResume, readMetrics, runTimestamp, slugify } from './run-folder';
 
 describe('run folders', () => {
@@ -62,21 +61,5 @@ describe('run lock', () => {
     expect(readFileSync(join(run, 'run.lock'), 'utf8')).toBe(String(process.pid));
     release();
     expect(existsSync(join(run, 'run.lock'))).toBe(false);
-  });
-});
-
-describe('plain progress', () => {
-  it('prints one line per finished trial with counts and an ETA', () => {
-    const lines: string[] = [];
-    const progress = new PlainProgress((line) => lines.push(line), 60_000);
-    progress.start(3, 1);
-    progress.trialStarted('v0-s1');
-    progress.trialProgress('v0-s1', 2, 5, 'epoch 2');
-    progress.trialFinished('v0-s1', 'failed', 1500);
-    progress.trialFinished('v0-s2', 'completed', 2500);
-    progress.stop();
-    expect(lines[0]).toBe('[lab] 3 trials, 1 already done');
-    expect(lines[1]).toMatch(/^\[lab\] 2\/3 trials done \(1 failed\): v0-s1 failed in 1\.5 s, ETA [\d.]+ s$/);
-    expect(lines[2]).toBe('[lab] 3/3 trials done (1 failed): v0-s2 completed in 2.5 s');
   });
 });

@@ -5,6 +5,7 @@ import type { BackendName, BackendPreference } from './backend';
 import type { Params, SweepSpec } from './define-experiment';
 import type { TrialSpec } from './plan';
 import { readCheckpointRecord } from './trial-context';
+import { InputError } from './input-error';
 
 export interface RunConfig {
   id: string;
@@ -97,12 +98,12 @@ function readJson<T>(path: string, what: string): T {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new Error(`${what}: ${path} not found (is this a run folder?)`);
+    throw new InputError(`${what}: ${path} not found (is this a run folder?)`);
   }
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new Error(`${what}: ${path} is not valid JSON (${(error as Error).message})`);
+    throw new InputError(`${what}: ${path} is not valid JSON (${(error as Error).message})`);
   }
 }
 
@@ -135,6 +136,11 @@ export function readTrialStatus(runDir: string, trialId: string): TrialStatus | 
 export function writeTrialStatus(runDir: string, status: TrialStatus): void {
   // "running" needs no flush: if a power cut loses it, the trial simply counts as not started.
   writeJsonAtomic(join(trialDir(runDir, status.id), 'status.json'), status, { fsync: status.status !== 'running' });
+}
+
+/** Orders metrics lines by trial id, then by the order the trial logged them. */
+export function byTrialThenSeq(a: Pick<MetricsLine, 'trial' | 'seq'>, b: Pick<MetricsLine, 'trial' | 'seq'>): number {
+  return a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1;
 }
 
 /** Parses metrics.jsonl, skipping a last line cut short by a kill (no closing newline or invalid JSON). */
@@ -191,9 +197,9 @@ export function acquireRunLock(runDir: string): () => void {
       return () => rmSync(path, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(`run ${basename(runDir)} is in use by process ${pid} (remove ${path} if that is wrong)`);
+      const pid = liveLockHolder(runDir);
+      if (pid !== undefined && pid !== process.pid) {
+        throw new InputError(`run ${basename(runDir)} is in use by process ${pid} (remove ${path} if that is wrong)`);
       }
       rmSync(path, { force: true });
     }
@@ -201,11 +207,15 @@ export function acquireRunLock(runDir: string): () => void {
   throw new Error(`could not lock run ${runDir}`);
 }
 
-function lockHolderAlive(runDir: string): boolean {
-  const path = join(runDir, 'run.lock');
-  if (!existsSync(path)) return false;
-  const pid = Number(readFileSync(path, 'utf8').trim());
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid);
+/** The pid in run.lock when that process is alive; undefined for no lock or a stale one. */
+function liveLockHolder(runDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(runDir, 'run.lock'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
 function isAlive(pid: number): boolean {
@@ -235,8 +245,9 @@ export function listRuns(runsDir = 'runs'): RunListing[] {
   const runs: RunListing[] = [];
   for (const entry of readdirSync(runsDir)) {
     const dir = resolve(runsDir, entry);
-    if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'config.json'))) continue;
     try {
+      // A broken link or an unreadable entry is not a run, and must not stop the listing.
+      if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'config.json'))) continue;
       const config = readRunConfig(dir);
       const state = readRunState(dir);
       let completed = 0;
@@ -252,7 +263,7 @@ export function listRuns(runsDir = 'runs'): RunListing[] {
         name: config.experiment.name,
         createdAt: config.createdAt,
         // "running" in run.json but nobody holds the lock: the driving process was killed.
-        status: state?.status === 'running' && !lockHolderAlive(dir) ? 'interrupted' : (state?.status ?? 'unknown'),
+        status: state?.status === 'running' && liveLockHolder(dir) === undefined ? 'interrupted' : (state?.status ?? 'unknown'),
         trials: config.trials.length,
         completed,
         failed,

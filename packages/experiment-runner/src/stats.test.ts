@@ -59,15 +59,24 @@ describe('rank and permutation tests', () => {
     expect(wilcoxonSignedRank([1, 2, 3, 4])).toMatchObject({ statistic: 0, p: 0.125, exact: true });
   });
 
-  it('uses the normal approximation above n = 50 and a seeded Monte Carlo above n = 16', () => {
-    const diffs = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? -0.1 : 0.4) + i * 1e-3);
-    expect(wilcoxonSignedRank(diffs)!.exact).toBe(false);
-    const p1 = signFlipPermutationTest(diffs.slice(0, 20), { seed: 3 });
-    const p2 = signFlipPermutationTest(diffs.slice(0, 20), { seed: 3 });
-    expect(p1).toEqual(p2);
-    expect(p1!.exact).toBe(false);
-    expect(p1!.p).toBeGreaterThan(0);
-    expect(p1!.p).toBeLessThan(0.05);
+  it("uses the normal approximation above n = 50, matching SciPy's", () => {
+    const { d, statistic, p } = fixture.wilcoxonApprox;
+    const w = wilcoxonSignedRank(d)!;
+    expect(w.exact).toBe(false);
+    expect(w.statistic).toBe(statistic);
+    // The erf approximation used there is good to about 1e-7.
+    expect(w.p).toBeCloseTo(p, 6);
+  });
+
+  it("uses a seeded Monte Carlo above n = 16, close to SciPy's exact p", () => {
+    const { a, b, p } = fixture.permutationExact20;
+    const diffs = a.map((v, i) => v - b[i]);
+    const p1 = signFlipPermutationTest(diffs, { seed: 3 });
+    expect(signFlipPermutationTest(diffs, { seed: 3 })).toEqual(p1);
+    expect(p1).toMatchObject({ exact: false, resamples: 20_000 });
+    // Standard error of a Monte Carlo p near 0.04 from 20 000 resamples: about 0.0014; allow 4 of them.
+    expect(Math.abs(p1!.p - p)).toBeLessThan(0.006);
+    expect(pairedComparison(a, b, { seed: 3 }).permutation).toEqual(p1);
   });
 });
 
@@ -78,6 +87,34 @@ describe('sentences from numbers', () => {
     expect(text).toContain('GHM − CE on val_acc = 0.022');
     expect(text).toContain('not significant at n = 5');
     expect(text).toContain('cannot reach p < 0.05');
+  });
+
+  it('counts only non-zero differences for the signed-rank floor', () => {
+    // Differences 0.1..0.5 and one 0: the t-test is clear, but 5 non-zero differences give at best
+    // an exact signed-rank p of 2 / 2^5 = 0.0625 (the 6 pairs alone would allow 2 / 2^6 = 0.031).
+    const r = pairedComparison([1.1, 1.2, 1.3, 1.4, 1.5, 1], [1, 1, 1, 1, 1, 1]);
+    expect(r.wilcoxon).toMatchObject({ nonZero: 5, p: 0.0625 });
+    const text = describeComparison(r, { a: 'A', b: 'B', metric: 'acc' });
+    expect(text).toContain('A is higher, significant at the 5 % level (n = 6); the signed-rank test cannot reach p < 0.05 with 5 non-zero differences of 6 pairs.');
+  });
+
+  it('says when the rank test does not confirm a significant t-test', () => {
+    // Differences 2 (×5) and −0.1 (×3). SciPy: ttest_1samp p = 0.01603, wilcoxon W = 6, p = 0.1015625
+    // (13 of the 256 sign patterns have W ≤ 6 with ranks 2, 2, 2, 6, 6, 6, 6, 6).
+    const r = pairedComparison([3, 3, 3, 3, 3, 0.9, 0.9, 0.9], [1, 1, 1, 1, 1, 1, 1, 1]);
+    expect(r.tTest!.p).toBeCloseTo(0.016030593076210495, 9);
+    expect(r.wilcoxon).toMatchObject({ statistic: 6, p: 0.1015625, exact: true });
+    expect(describeComparison(r, { a: 'A', b: 'B', metric: 'acc' })).toMatch(/A is higher, significant at the 5 % level \(n = 8\), although the rank test does not confirm it\.$/);
+  });
+
+  it('says when only the rank test finds a difference (an outlier inflates the t-test variance)', () => {
+    // Differences 0.1 (×7) and 10. SciPy: ttest_1samp p = 0.3156, wilcoxon W = 0, p = 0.0078125.
+    const r = pairedComparison([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 10], [0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(r.tTest!.p).toBeCloseTo(0.3156062212881543, 9);
+    expect(r.wilcoxon).toMatchObject({ statistic: 0, p: 0.0078125 });
+    expect(describeComparison(r, { a: 'A', b: 'B', metric: 'acc' })).toMatch(
+      /: not significant at n = 8, although the signed-rank test, which is robust to outlying pairs, gives p < 0\.05\.$/,
+    );
   });
 
   it('reports a significant difference with its direction', () => {

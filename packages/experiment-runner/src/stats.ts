@@ -242,19 +242,23 @@ export function describeComparison(
   if (result.wilcoxon) tests.push(`Wilcoxon signed-rank ${formatP(result.wilcoxon.p)}${result.wilcoxon.exact ? ' (exact)' : ''}`);
   if (result.permutation) tests.push(`sign-flip permutation ${formatP(result.permutation.p)}${result.permutation.exact ? ' (exact)' : ''}`);
   const significant = result.tTest.p < alpha;
-  // With n pairs the exact two-sided signed-rank p can never fall below 2 / 2^n.
-  const rankFloorReached = Boolean(result.wilcoxon?.exact) && 2 / 2 ** result.n >= alpha;
+  // With k non-zero differences the exact two-sided signed-rank p can never fall below 2 / 2^k
+  // (zero differences are dropped, so k can be smaller than n).
+  const ranked = result.wilcoxon?.nonZero ?? 0;
+  const rankFloorReached = Boolean(result.wilcoxon?.exact) && 2 / 2 ** ranked >= alpha;
+  const rankedPairs = ranked === result.n ? `${ranked} pairs` : `${ranked} non-zero differences of ${result.n} pairs`;
   const pct = `${Number((alpha * 100).toPrecision(3))} %`;
   let verdict: string;
   if (significant) {
     const direction = result.diff > 0 ? `${labels.a} is higher` : `${labels.a} is lower`;
     verdict = `${direction}, significant at the ${pct} level (n = ${result.n})`;
     if (result.wilcoxon && result.wilcoxon.p >= alpha) {
-      verdict += rankFloorReached ? `; the signed-rank test cannot reach p < ${alpha} with ${result.n} pairs` : `, although the rank test does not confirm it`;
+      verdict += rankFloorReached ? `; the signed-rank test cannot reach p < ${alpha} with ${rankedPairs}` : `, although the rank test does not confirm it`;
     }
   } else {
     verdict = `not significant at n = ${result.n}`;
-    if (rankFloorReached) verdict += ` (with ${result.n} pairs the signed-rank test cannot reach p < ${alpha} at all)`;
+    if (rankFloorReached) verdict += ` (with ${rankedPairs} the signed-rank test cannot reach p < ${alpha} at all)`;
+    else if (result.wilcoxon && result.wilcoxon.p < alpha) verdict += `, although the signed-rank test, which is robust to outlying pairs, gives p < ${alpha}`;
   }
   return `${head}${ci}; ${tests.join(', ')}: ${verdict}.`;
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { writeJsonAtomic } from './atomic-write';
 import type { Params } from './define-experiment';
-import { readMetrics, readRunConfig, readTrialStatus, type MetricsLine, type RunConfig, type TrialStatusName } from './run-folder';
+import { byTrialThenSeq, readMetrics, readRunConfig, readTrialStatus, type MetricsLine, type RunConfig, type TrialStatusName } from './run-folder';
 import { meanCI95, pairedComparison, type MeanCI, type PairedComparison } from './stats';
+import { RESERVED_METRIC_KEYS } from './trial-context';
 
 export interface TrialSummary {
   id: string;
@@ -54,6 +55,27 @@ export interface RunSummary {
   counts: { total: number; completed: number; failed: number; pending: number };
 }
 
+/** Keys of a metrics line that are counters rather than metrics to summarise. */
+const NOT_SUMMARISED = new Set<string>([...RESERVED_METRIC_KEYS, 'epoch', 'step']);
+
+/**
+ * The final values of `metric` of two sets of completed trials, paired by seed and fold (the same
+ * repetition of two variants, or of one variant in two runs). Unmatched trials are left out.
+ */
+export function pairByRepetition(a: TrialSummary[], b: TrialSummary[], metric: string): { a: number[]; b: number[] } {
+  const key = (t: TrialSummary) => `${t.seed}/${t.fold ?? ''}`;
+  const usable = (t: TrialSummary) => t.status === 'completed' && metric in t.final;
+  const partners = new Map(b.filter(usable).map((t) => [key(t), t]));
+  const pairs = { a: [] as number[], b: [] as number[] };
+  for (const t of a.filter(usable)) {
+    const partner = partners.get(key(t));
+    if (!partner) continue;
+    pairs.a.push(t.final[metric]);
+    pairs.b.push(partner.final[metric]);
+  }
+  return pairs;
+}
+
 export function variantName(config: RunConfig, variant: number): string {
   const label = config.trials.find((t) => t.variant === variant)?.variantLabel;
   return label ? label : `variant ${variant}`;
@@ -63,7 +85,7 @@ function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: strin
   if (config.experiment.primaryMetric) return config.experiment.primaryMetric;
   for (const line of lines) {
     for (const [key, value] of Object.entries(line)) {
-      if (['trial', 'seq', 'time', 'epoch', 'step'].includes(key) || typeof value !== 'number') continue;
+      if (NOT_SUMMARISED.has(key) || typeof value !== 'number') continue;
       return { name: key, goal: /loss|error|err$|mse|mae|rmse/i.test(key) ? 'min' : 'max' };
     }
   }
@@ -73,7 +95,7 @@ function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: strin
 /** Reads a run folder and computes per-trial finals, per-variant mean ± 95 % CI and paired comparisons. */
 export function summarizeRun(runDir: string): RunSummary {
   const config = readRunConfig(runDir);
-  const lines = readMetrics(runDir).sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1));
+  const lines = readMetrics(runDir).sort(byTrialThenSeq);
   const primary = primaryMetricOf(config, lines);
   const byTrial = new Map<string, MetricsLine[]>();
   for (const line of lines) {
@@ -86,7 +108,7 @@ export function summarizeRun(runDir: string): RunSummary {
     let best: { value: number; epoch?: number } | undefined;
     for (const line of byTrial.get(spec.id) ?? []) {
       for (const [key, value] of Object.entries(line)) {
-        if (['trial', 'seq', 'time', 'epoch', 'step'].includes(key) || typeof value !== 'number' || !Number.isFinite(value)) continue;
+        if (NOT_SUMMARISED.has(key) || typeof value !== 'number' || !Number.isFinite(value)) continue;
         final[key] = value;
         if (primary && key === primary.name && (!best || (primary.goal === 'max' ? value > best.value : value < best.value))) {
           best = { value, ...(typeof line.epoch === 'number' ? { epoch: line.epoch } : {}) };
@@ -132,19 +154,9 @@ export function summarizeRun(runDir: string): RunSummary {
 
   const comparisons: VariantComparison[] = [];
   if (primary) {
-    const key = (t: TrialSummary) => `${t.seed}/${t.fold ?? ''}`;
-    const baseline = new Map(trials.filter((t) => t.variant === variantIds[0] && t.status === 'completed').map((t) => [key(t), t]));
+    const baseline = trials.filter((t) => t.variant === variantIds[0]);
     for (const variant of variantIds.slice(1)) {
-      const a: number[] = [];
-      const b: number[] = [];
-      for (const t of trials) {
-        if (t.variant !== variant || t.status !== 'completed') continue;
-        const base = baseline.get(key(t));
-        if (base && primary.name in t.final && primary.name in base.final) {
-          a.push(t.final[primary.name]);
-          b.push(base.final[primary.name]);
-        }
-      }
+      const { a, b } = pairByRepetition(trials.filter((t) => t.variant === variant), baseline, primary.name);
       if (a.length === 0) continue;
       comparisons.push({
         metric: primary.name,

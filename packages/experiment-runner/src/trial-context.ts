@@ -49,26 +49,19 @@ export interface CheckpointRecord {
   file?: string;
 }
 
-export interface TrialContextOptions {
+export interface TrialContextOptions extends Pick<TrialContext, 'trialId' | 'seed' | 'fold' | 'folds' | 'backend' | 'attempt' | 'signal'> {
   runDir: string;
-  trialId: string;
-  seed: number;
-  fold?: number;
-  folds?: number;
-  backend: BackendName | 'none';
-  attempt: number;
-  signal: AbortSignal;
   onProgress?: (done: number, total: number, note?: string) => void;
   /** Called before every write; the worker process uses it to stop writing once its parent is gone. */
   beforeWrite?: () => void;
 }
 
-const SAFE_NAME = /^[A-Za-z0-9._-][A-Za-z0-9._ -]*$/;
+const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._ -]*$/;
 
 /** Artifact and figure names become file names: no separators, no leading dots, no control characters. */
 export function checkFileName(name: string, what: string): void {
   if (typeof name !== 'string' || !SAFE_NAME.test(name) || name.includes('..') || name.length > 120) {
-    throw new Error(`${what} name ${JSON.stringify(name)}: expected letters, digits, '.', '_', '-' or spaces (no path separators, at most 120 characters)`);
+    throw new Error(`${what} name ${JSON.stringify(name)}: expected letters, digits, '.', '_', '-' or spaces (no path separators, no leading dot, at most 120 characters)`);
   }
 }
 
