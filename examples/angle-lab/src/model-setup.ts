@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { GHMSoftmax, softmaxCrossEntropy } from '@lab/ghm-loss';
+import { createAngleClassifier, createAngleRanker, type AngleClassifier, type AngleRanker, type LossFn } from '@lab/ranking-models';
+import { useFastTraining } from '@lab/tfjs-train';
+
+/** Model and optimiser settings shared by the experiments (defaults: the seed reports' ResNet-18). */
+export type ModelParams = {
+  depth: number;
+  /** Channel multiplier of the ResNet (1 = torchvision's widths). */
+  width: number;
+  /** 3×3 stride-1 stem without max-pool, for small inputs. */
+  smallInputStem: boolean;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+};
+
+export const MODEL_DEFAULTS: ModelParams = { depth: 18, width: 1, smallInputStem: false, epochs: 30, batchSize: 16, lr: 1e-3, weightDecay: 1e-5 };
+
+function resNetOptions(params: ModelParams, seed: number, inputShape: [number, number, number]) {
+  if (params.depth !== 18 && params.depth !== 34) throw new Error(`params.depth: expected 18 or 34, got ${params.depth}`);
+  return { depth: params.depth as 18 | 34, inputShape, widthMultiplier: params.width, smallInputStem: params.smallInputStem, seed };
+}
+
+export function buildClassifier(params: ModelParams, seed: number, inputShape: [number, number, number], numClasses: number): AngleClassifier {
+  return createAngleClassifier({ ...resNetOptions(params, seed, inputShape), numClasses });
+}
+
+export function buildRanker(params: ModelParams, seed: number, inputShape: [number, number, number]): AngleRanker {
+  return createAngleRanker(resNetOptions(params, seed, inputShape));
+}
+
+export function describeModel(params: ModelParams): string {
+  const widths = params.width === 1 ? "torchvision's channel widths" : `channel widths × ${params.width}`;
+  const stem = params.smallInputStem ? '3×3 stride-1 stem without max-pool (small inputs)' : '7×7/2 stem + 3×3/2 max-pool';
+  return `ResNet-${params.depth} (${widths}, ${stem}); Adam, lr ${params.lr}, L2 weight decay ${params.weightDecay}, batch ${params.batchSize}, ${params.epochs} epochs`;
+}
+
+/**
+ * The wasm and cpu backends lack fast (wasm: any) convolution-gradient kernels; @lab/tfjs-train
+ * provides them. Installing is idempotent, so every trial calls this once it runs on its backend.
+ */
+export async function ensureTrainingKernels(): Promise<{ backend: string; kernels: string[] }> {
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') return { backend, kernels: [] };
+  const info = await useFastTraining(backend);
+  return { backend, kernels: info.kernels };
+}
+
+export interface ClassificationLoss {
+  kind: 'ce' | 'ghm';
+  lossFn: LossFn;
+  /** Set for GHM: its bin statistics. */
+  ghm?: GHMSoftmax;
+  /**
+   * fit() calls the loss for training steps and for validation alike; only training steps may move
+   * GHM's density estimate, so the trial switches this on in beforeBatch and off in afterBatch.
+   */
+  setTrainingStep(on: boolean): void;
+  dispose(): void;
+}
+
+export function classificationLoss(loss: string, options: { bins: number; alpha: number }): ClassificationLoss {
+  if (loss === 'ce') {
+    return {
+      kind: 'ce',
+      lossFn: (output, target) => softmaxCrossEntropy(output as tf.Tensor2D, target as tf.Tensor1D),
+      setTrainingStep: () => {},
+      dispose: () => {},
+    };
+  }
+  if (loss === 'ghm') {
+    const ghm = new GHMSoftmax({ bins: options.bins, momentum: options.alpha });
+    let training = false;
+    return {
+      kind: 'ghm',
+      ghm,
+      lossFn: (output, target) => ghm.loss(output as tf.Tensor2D, target as tf.Tensor1D, undefined, { updateState: training }),
+      setTrainingStep: (on) => (training = on),
+      dispose: () => ghm.dispose(),
+    };
+  }
+  throw new Error(`params.loss: expected "ce" or "ghm", got ${JSON.stringify(loss)}`);
+}

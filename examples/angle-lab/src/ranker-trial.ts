@@ -1,0 +1,247 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { TrialContext } from '@lab/experiment-runner';
+import {
+  anomalousSamples,
+  batchGradients,
+  cosineSimilarityMatrix,
+  gradientNoiseScale,
+  GNSTracker,
+  perSampleGradients,
+  RandomProjection,
+  tsneEmbedding,
+  type AnomalousSample,
+  type GNSTrackerJSON,
+} from '@lab/grad-probe';
+import {
+  allPairsInBatch,
+  fit,
+  kendallTau,
+  marginRankingLoss,
+  pairData,
+  pairScoresLoss,
+  pairwiseAngleAccuracy,
+  randomPairs,
+  type AnglePair,
+  type TrainingData,
+} from '@lab/ranking-models';
+import { angleLabel } from './report-kit';
+import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
+import { buildRanker, ensureTrainingKernels, type ModelParams } from './model-setup';
+import { matrixToJson } from './trial-helpers';
+
+/** Parameters of the ranker experiments (ranker-gradients, batch-size). */
+export type RankerParams = DataParams &
+  ModelParams & {
+  material: string;
+  input: string;
+  /** MarginRankingLoss margin (the lab trains with 10). */
+  margin: number;
+  /** Random training pairs drawn (afresh) for every epoch. */
+  pairsPerEpoch: number;
+  /** Fraction of the takes held out to measure Kendall's tau (the seed report: 10 %). */
+  validationFraction: number;
+  /** Gradient probes run after every `probeEvery` epochs (the seed report: 5, 10, …, 30). */
+  probeEvery: number;
+  /** Batches of training pairs whose gradients are compared (t-SNE, cosine heat map). */
+  probeBatches: number;
+  /** Training pairs whose individual gradients give the noise scale and the anomalous pairs. */
+  probePairs: number;
+  /** Random projection of gradients to this many dimensions before analysis; 0 keeps them whole. */
+  projectionDim: number;
+  /** Bootstrap replicates of the noise scale's 95 % interval. */
+  gnsBootstrap: number;
+  /** t-SNE maps of the batch gradients at each probe. */
+  tsne: boolean;
+  };
+
+export interface GradientProbe {
+  epoch: number;
+  gns: { bSimple: number | null; low: number | null; high: number | null; trSigma: number; gSquared: number };
+  meanPairGradientNorm: number;
+  /** Mean off-diagonal cosine between batch gradients. */
+  meanBatchCosine: number;
+  batchCosine: number[][];
+  batchLabels: string[];
+  tsne?: { points: [number, number][]; trustworthiness: number; perplexityUsed: number; warnings: string[] };
+  /** Why the t-SNE map of this probe is missing, when it failed. */
+  tsneError?: string;
+  anomalies: AnomalousSample[];
+}
+
+export interface RankerProbes {
+  material: string;
+  input: string;
+  dimension: number;
+  projected: number | null;
+  probes: GradientProbe[];
+  gnsTracker: GNSTrackerJSON;
+  angles: number[];
+  valLabels: number[];
+  valScores: number[];
+  pairwise: (number | null)[][];
+  backend: string;
+  trainingKernels: string[];
+}
+
+function meanOffDiagonal(matrix: number[][]): number {
+  let sum = 0;
+  let count = 0;
+  matrix.forEach((row, i) => row.forEach((v, j) => {
+    if (i !== j) {
+      sum += v;
+      count++;
+    }
+  }));
+  return count ? sum / count : NaN;
+}
+
+const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+
+/**
+ * Trains the angle ranker on random pairs of training takes with MarginRankingLoss and probes its
+ * gradients every `probeEvery` epochs: batch-gradient cosines and t-SNE, the gradient noise scale
+ * from per-pair gradients, and the pairs whose gradients stand out. Logs per epoch train_loss,
+ * val_loss, val_pair_acc, val_tau; per probe gns (+ interval), mean_batch_cosine; finally train_tau.
+ */
+export async function rankerTrial(params: RankerParams, seed: number, ctx: TrialContext): Promise<void> {
+  const kernels = await ensureTrainingKernels();
+  const frequencies = parseInput(params.input);
+  const data = await loadTakes(params, params.material, frequencies);
+  const features = await takeFeatures(params, data.groups);
+  const split = splitTakes(data.groups, { seed, validationFraction: params.validationFraction });
+  const size = params.featureSize;
+  const channels = frequencies.length;
+  const trainAngles = split.train.map((i) => data.labels[i]);
+  const valAngles = split.validation.map((i) => data.labels[i]);
+  const clipName = (index: number) => `${angleLabel(data.groups[index].angleDeg)}/${data.groups[index].take}`;
+  const xTrain = featureTensor(features, split.train, size, channels);
+  const xVal = featureTensor(features, split.validation, size, channels);
+  const model = buildRanker(params, seed, [size, size, channels]);
+  const lossFn = pairScoresLoss((s1, s2, y) => marginRankingLoss(s1, s2, y, params.margin));
+
+  let epochPairs: AnglePair[] = randomPairs(trainAngles, params.pairsPerEpoch, seed * 1000 + 1);
+  const train: TrainingData = { size: params.pairsPerEpoch, batch: (indices) => pairData(xTrain, epochPairs).batch(indices) };
+  const valPairs = allPairsInBatch(valAngles);
+  const validation = pairData(xVal, valPairs);
+  const probeCount = Math.max(params.probePairs, params.probeBatches * params.batchSize);
+  const probePairs = randomPairs(trainAngles, probeCount, seed * 1000 + 999);
+  const probeData = pairData(xTrain, probePairs);
+  const projection = params.projectionDim > 0 ? new RandomProjection({ k: params.projectionDim, seed }) : undefined;
+  const tracker = new GNSTracker();
+  const probes: GradientProbe[] = [];
+  let dimension = 0;
+
+  const scoresOf = (x: tf.Tensor) => tf.tidy(() => Array.from(model.predict(x).dataSync()));
+  // Inference-mode batch norm: a pair "batch" of one would otherwise be normalised by itself, and the
+  // mean of per-pair gradients then equals the batch gradient, as the noise-scale estimators assume.
+  const pairLoss = (indices: number[]) => {
+    const batch = probeData.batch(indices);
+    return lossFn(model.forward(batch.input, { training: false }), batch.target);
+  };
+
+  const probe = async (epoch: number) => {
+    const variables = model.trainableVariables;
+    const options = projection ? { project: projection } : {};
+    const batches = Array.from({ length: params.probeBatches }, (_, b) => Array.from({ length: params.batchSize }, (_, i) => b * params.batchSize + i));
+    const batchSet = await batchGradients(variables, batches, pairLoss, options);
+    const pairSet = await perSampleGradients(variables, Array.from({ length: params.probePairs }, (_, i) => [i]), pairLoss, options);
+    dimension = pairSet.dimension;
+    const estimate = gradientNoiseScale(pairSet.gradients, { bootstrap: params.gnsBootstrap, seed: seed + epoch });
+    tracker.update(estimate, epoch);
+    const cosine = cosineSimilarityMatrix(batchSet.gradients);
+    const batchLabels = batches.map((indices) => {
+      const gap = indices.reduce((s, i) => s + Math.abs(trainAngles[probePairs[i].a] - trainAngles[probePairs[i].b]), 0) / indices.length;
+      return `gap ${gap <= 1.5 ? '≤ 1.5' : gap <= 2.5 ? '1.5–2.5' : '> 2.5'}`;
+    });
+    let tsne: GradientProbe['tsne'];
+    let tsneError: string | undefined;
+    if (params.tsne) {
+      // A map that cannot be drawn is reported, not allowed to end the training trial.
+      try {
+        const map = tsneEmbedding(batchSet.gradients, { seed: seed + epoch, iterations: 500 });
+        tsne = { points: map.points.map(([x, y]) => [round(x), round(y)]), trustworthiness: map.trustworthiness, perplexityUsed: map.perplexityUsed, warnings: map.warnings };
+      } catch (error) {
+        tsneError = (error as Error).message;
+      }
+    }
+    const ids = Array.from({ length: params.probePairs }, (_, i) => `${clipName(split.train[probePairs[i].a])} vs ${clipName(split.train[probePairs[i].b])}`);
+    const anomalies = anomalousSamples(pairSet.gradients, ids, { top: 5 });
+    const meanNorm = pairSet.norms.reduce((s, n) => s + n, 0) / pairSet.norms.length;
+    const entry: GradientProbe = {
+      epoch,
+      gns: { bSimple: estimate.bSimple, low: estimate.ci95?.bSimple.low ?? null, high: estimate.ci95?.bSimple.high ?? null, trSigma: estimate.trSigma, gSquared: estimate.gSquared },
+      meanPairGradientNorm: meanNorm,
+      meanBatchCosine: meanOffDiagonal(cosine.matrix),
+      batchCosine: cosine.matrix.map((row) => row.map((v) => round(v, 3))),
+      batchLabels,
+      ...(tsne ? { tsne } : {}),
+      ...(tsneError ? { tsneError } : {}),
+      anomalies,
+    };
+    probes.push(entry);
+    ctx.log({
+      epoch,
+      gns: estimate.bSimple,
+      gns_low: entry.gns.low,
+      gns_high: entry.gns.high,
+      tr_sigma: estimate.trSigma,
+      g_squared: estimate.gSquared,
+      mean_batch_cosine: entry.meanBatchCosine,
+    });
+  };
+
+  try {
+    await fit(model, {
+      train,
+      validation,
+      lossFn,
+      optimizer: { lr: params.lr, weightDecay: params.weightDecay },
+      batchSize: params.batchSize,
+      epochs: params.epochs,
+      seed,
+      validationMetrics: (output, target) => {
+        const scores = output.arraySync() as number[][];
+        const y = Array.from(target.dataSync());
+        const correct = scores.reduce((s, [a, b], i) => s + ((a - b) * y[i] > 0 ? 1 : a === b ? 0.5 : 0), 0);
+        return { pairAccuracy: correct / Math.max(scores.length, 1) };
+      },
+      hooks: {
+        beforeEpoch: ({ epoch }) => {
+          if (epoch > 1) epochPairs = randomPairs(trainAngles, params.pairsPerEpoch, seed * 1000 + epoch);
+        },
+        afterEpoch: async ({ epoch, record }) => {
+          ctx.log({
+            epoch,
+            train_loss: record.trainLoss,
+            val_loss: record.validation!.loss,
+            val_pair_acc: record.validation!.pairAccuracy,
+            val_tau: kendallTau(scoresOf(xVal), valAngles),
+          });
+          if (epoch % params.probeEvery === 0) await probe(epoch);
+          ctx.progress(epoch, params.epochs);
+        },
+      },
+    });
+    const valScores = scoresOf(xVal);
+    const pairwise = pairwiseAngleAccuracy({ scores: valScores, labels: valAngles }, data.angles.length);
+    const result: RankerProbes = {
+      material: params.material,
+      input: inputName(frequencies),
+      dimension,
+      projected: projection ? projection.k : null,
+      probes,
+      gnsTracker: tracker.toJSON(),
+      angles: data.angles,
+      valLabels: valAngles,
+      valScores,
+      pairwise: matrixToJson(pairwise.accuracy),
+      backend: kernels.backend,
+      trainingKernels: kernels.kernels,
+    };
+    ctx.artifact('probes.json', result);
+    ctx.log({ train_tau: kendallTau(scoresOf(xTrain), trainAngles) });
+  } finally {
+    model.dispose();
+    tf.dispose([xTrain, xVal]);
+  }
+}
