@@ -12,7 +12,7 @@ import {
   stft,
   writeWav,
   type DatasetItem,
-} from '../packages/audio-features/src/index';
+} from '@lab/audio-features';
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);

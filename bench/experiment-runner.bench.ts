@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defineExperiment, runExperiment } from '../packages/experiment-runner/src/index';
+import { defineExperiment, runExperiment } from '@lab/experiment-runner';
 
 /** A fixed amount of arithmetic; returns a checksum so the work cannot be optimised away. */
 function busyWork(iterations: number, seed: number): number {

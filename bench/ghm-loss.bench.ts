@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers the gradients
-import { GHMSoftmax, softmaxCrossEntropy } from '../packages/ghm-loss/src/index';
+import { GHMSoftmax, softmaxCrossEntropy } from '@lab/ghm-loss';
 
 const backendName = process.argv[2] ?? 'cpu';
 const rounds = Number(process.argv[3] ?? 20);

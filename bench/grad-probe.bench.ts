@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers'; // also registers the gradients
-import { batchGradients, cosineSimilarityMatrix, gradientNoiseScale, perSampleGradients, tsneEmbedding } from '../packages/grad-probe/src/index';
+import { batchGradients, cosineSimilarityMatrix, gradientNoiseScale, perSampleGradients, tsneEmbedding } from '@lab/grad-probe';
 
 const backendName = process.argv[2] ?? 'cpu';
 const rounds = Number(process.argv[3] ?? 3);

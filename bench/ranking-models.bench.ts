@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { createAngleClassifier } from '../packages/ranking-models/src/index';
+import { createAngleClassifier } from '@lab/ranking-models';
 
 const backendName = process.argv[2] ?? 'cpu';
 const rounds = Number(process.argv[3] ?? 5);

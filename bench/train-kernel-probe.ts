@@ -3,9 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
-import { conv2dBackpropFilterNHWC } from '../packages/tfjs-train/src/conv-backprop-filter';
-import { conv2dBackpropInputNHWC } from '../packages/tfjs-train/src/conv-backprop-input';
-import { convGeometry } from '../packages/tfjs-train/src/conv-geometry';
+import { conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC, convGeometry } from '@lab/tfjs-train';
 
 const backendName = process.argv[2] ?? 'wasm';
 await tf.setBackend(backendName);

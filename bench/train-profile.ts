@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
-import { useFastTraining } from '../packages/tfjs-train/src/index';
+import { useFastTraining } from '@lab/tfjs-train';
 import { buildResNet18, makeStepper } from './train-resnet';
 
 const backendName = process.argv[2] ?? 'wasm';

@@ -2,7 +2,7 @@
 // helper shared by the training benchmarks.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { createAngleClassifier } from '../packages/ranking-models/src/index';
+import { createAngleClassifier } from '@lab/ranking-models';
 
 export function buildResNet18(inputShape: [number, number, number], classes: number, width = 1, seed = 1): tfl.LayersModel {
   return createAngleClassifier({ depth: 18, inputShape, numClasses: classes, widthMultiplier: width, seed }).model;

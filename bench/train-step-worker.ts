@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { parseArgs } from 'node:util';
-import { useFastTraining } from '../packages/tfjs-train/src/index';
+import { useFastTraining } from '@lab/tfjs-train';
 import { buildResNet18, makeStepper } from './train-resnet';
 
 const { values: args } = parseArgs({

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The root package does not depend on the workspace packages, so the runner's statistics are imported from its source.
-import { describeMeanCI, formatNumber, meanCI95, pairedComparison } from '../packages/experiment-runner/src/index';
+import { describeMeanCI, formatNumber, meanCI95, pairedComparison } from '@lab/experiment-runner';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
