@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fit, type FitOptions } from './fit';
+import { evaluate, fit, type FitOptions, type LossContext, type LossFn } from './fit';
 import { crossEntropyLoss } from './pair-losses';
 import { asTrainable } from './trainable-model';
 import { tensorData } from './training-data';
@@ -196,5 +196,146 @@ describe('fit loop (small dense net)', () => {
     await expect(fit(net, { ...base, validation: data, monitor: { metric: 'accuracy' } })).rejects.toThrow(/accuracy/);
     tf.dispose([x, y]);
     net.model.dispose();
+  });
+});
+
+/**
+ * A stand-in for a stateful loss such as GHMSoftmax: cross-entropy plus a counter of state updates.
+ * Like GHM's `updateState` (default true), a call without a context counts as an update, which is
+ * how a loss written for the two-argument interface would behave.
+ */
+function countingLoss() {
+  const calls: string[] = [];
+  let updates = 0;
+  const lossFn: LossFn = (output, target, ctx?: LossContext) => {
+    calls.push(ctx?.phase ?? 'none');
+    if (ctx?.training ?? true) updates++;
+    return crossEntropyLoss(output, target);
+  };
+  return { lossFn, calls, updates: () => updates };
+}
+
+describe('fit: loss context', () => {
+  it('a stateful loss moves only on training steps, not on validation or gradient probes', async () => {
+    const net = smallNet(7);
+    const { x, y, data } = toyData(7);
+    const loss = countingLoss();
+    let probes = 0;
+    const history = await fit(net, {
+      train: data,
+      validation: data,
+      lossFn: loss.lossFn,
+      optimizer: { lr: 0.01 },
+      batchSize: 8,
+      epochs: 2,
+      hooks: {
+        beforeBatch: (ctx) => {
+          // Probes in both batch-norm modes: neither may update the loss state.
+          for (const training of [true, false]) {
+            const { value, grads } = tf.variableGrads(() => ctx.lossOn(ctx.input, ctx.target, { training }), ctx.variables);
+            tf.dispose([value, grads]);
+            probes++;
+          }
+        },
+      },
+    });
+    // 20 items in batches of 8: 3 steps and 3 validation batches per epoch.
+    expect(history.optimizerSteps).toBe(6);
+    expect(loss.updates()).toBe(6);
+    const count = (phase: string) => loss.calls.filter((c) => c === phase).length;
+    expect(count('train')).toBe(6);
+    expect(count('validation')).toBe(6);
+    expect(count('probe')).toBe(probes);
+    expect(probes).toBe(12);
+    expect(count('none')).toBe(0);
+    tf.dispose([x, y]);
+    net.model.dispose();
+  });
+
+  it('evaluate calls the loss with { training: false, phase: "validation" }', async () => {
+    const net = smallNet(8);
+    const { x, y, data } = toyData(8);
+    const contexts: LossContext[] = [];
+    const result = await evaluate(net, data, {
+      lossFn: (output, target, ctx) => {
+        contexts.push({ ...ctx });
+        return crossEntropyLoss(output, target);
+      },
+      batchSize: 8,
+    });
+    expect(result.loss).toBeGreaterThan(0);
+    expect(contexts).toEqual(Array.from({ length: 3 }, () => ({ training: false, phase: 'validation' })));
+    tf.dispose([x, y]);
+    net.model.dispose();
+  });
+
+  it('validationLossFn replaces lossFn for validation', async () => {
+    const net = smallNet(9);
+    const { x, y, data } = toyData(9);
+    const loss = countingLoss();
+    const history = await fit(net, {
+      train: data,
+      validation: data,
+      lossFn: loss.lossFn,
+      validationLossFn: () => tf.scalar(7),
+      optimizer: { lr: 0.01 },
+      batchSize: 10,
+      epochs: 2,
+    });
+    expect(history.epochs.map((e) => e.validation!.loss)).toEqual([7, 7]);
+    expect(loss.calls).toEqual(['train', 'train', 'train', 'train']);
+    tf.dispose([x, y]);
+    net.model.dispose();
+  });
+});
+
+describe('fit: best epoch on ties', () => {
+  // Scripted per-epoch validation values: validation is one batch (5 items ≤ batchSize), so the
+  // validation loss function and the metrics function are each called once per epoch.
+  async function runScripted(scores: number[], losses: number[], monitor: FitOptions['monitor']) {
+    const net = smallNet(10);
+    const { x, y, data } = toyData(10);
+    const { x: xVal, y: yVal, data: validation } = toyData(11, 5);
+    let lossCall = 0;
+    let metricCall = 0;
+    const weightsByEpoch: number[][][] = [];
+    const history = await fit(net, {
+      train: data,
+      validation,
+      lossFn: crossEntropyLoss,
+      validationLossFn: () => tf.scalar(losses[lossCall++]),
+      validationMetrics: () => ({ accuracy: scores[metricCall++] }),
+      monitor,
+      optimizer: { lr: 0.05 },
+      batchSize: 20,
+      epochs: scores.length,
+      restoreBest: true,
+      hooks: { afterEpoch: () => void weightsByEpoch.push(net.model.getWeights().map((w) => Array.from(w.dataSync()))) },
+    });
+    const restored = net.model.getWeights().map((w) => Array.from(w.dataSync()));
+    tf.dispose([x, y, xVal, yVal]);
+    net.model.dispose();
+    return { history, restored, weightsByEpoch };
+  }
+
+  it('equal accuracy: the lower validation loss wins, then the earlier epoch; those weights are restored', async () => {
+    // Epochs 2, 3, 4 tie at 0.8; 3 and 4 also tie on loss (0.7 < 0.9) → epoch 3.
+    // Epoch 5 has the lowest loss but a lower accuracy, so it does not count.
+    const { history, restored, weightsByEpoch } = await runScripted([0.5, 0.8, 0.8, 0.8, 0.6], [1.0, 0.9, 0.7, 0.7, 0.1], { metric: 'accuracy' });
+    expect(history.bestEpoch).toBe(3);
+    expect(history.bestValue).toBe(0.8);
+    expect(restored).toEqual(weightsByEpoch[2]);
+    expect(restored).not.toEqual(weightsByEpoch[1]);
+  });
+
+  it('a tie with a higher validation loss keeps the earlier epoch; min mode ties likewise', async () => {
+    const max = await runScripted([0.8, 0.8, 0.7], [0.5, 0.6, 0.1], { metric: 'accuracy' });
+    expect(max.history.bestEpoch).toBe(1);
+    // Monitoring an error rate (min): epochs 2 and 3 tie at 0.2, epoch 3 has the lower loss.
+    const min = await runScripted([0.3, 0.2, 0.2], [0.5, 0.6, 0.4], { metric: 'accuracy', mode: 'min' });
+    expect(min.history.bestEpoch).toBe(3);
+    // Monitoring the loss itself: an exact tie keeps the earlier epoch.
+    const loss = await runScripted([0.1, 0.2, 0.3], [0.5, 0.4, 0.4], { metric: 'loss' });
+    expect(loss.history.bestEpoch).toBe(2);
   });
 });

@@ -8,8 +8,32 @@ import { deriveSeed, shuffledIndices } from './seeded-random';
 import { disposeBatch, type Batch, type TrainingData } from './training-data';
 import { allVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
 
-/** Any loss: model output and batch target in, mean loss over the batch out (CE, focal, GHM, pair losses …). */
-export type LossFn = (output: tf.Tensor, target: tf.Tensor) => tf.Scalar;
+/** Why a loss is being computed; see `LossContext`. */
+export type LossPhase = 'train' | 'validation' | 'probe';
+
+/**
+ * Passed by `fit`, `evaluate` and `lossOn` as the third argument of every loss call, so a stateful
+ * loss (e.g. GHM's gradient-density EMA) can move its state on optimiser steps only.
+ */
+export interface LossContext {
+  /**
+   * True only when the loss feeds an optimiser step (`phase: 'train'`); false for validation,
+   * `evaluate` and gradient probes (`lossOn`), whatever batch-norm mode those run in.
+   */
+  training: boolean;
+  phase: LossPhase;
+}
+
+/**
+ * Any loss: model output and batch target in, mean loss over the batch out (CE, focal, GHM, pair
+ * losses …). The context tells training steps from validation and probes; a loss without state
+ * can ignore it (two-argument functions are accepted as they are).
+ */
+export type LossFn = (output: tf.Tensor, target: tf.Tensor, context: LossContext) => tf.Scalar;
+
+const TRAIN_STEP: LossContext = Object.freeze({ training: true, phase: 'train' });
+const VALIDATION: LossContext = Object.freeze({ training: false, phase: 'validation' });
+const PROBE: LossContext = Object.freeze({ training: false, phase: 'probe' });
 
 /** Metrics computed once per evaluation from all outputs and targets (concatenated along axis 0). */
 export type MetricsFn = (output: tf.Tensor, target: tf.Tensor) => Record<string, number>;
@@ -46,8 +70,10 @@ export interface BatchContext extends EpochContext {
   variables: tf.Variable[];
   /**
    * The loss of this model on any input/target with the current weights, for gradient probes
-   * (e.g. `tf.variableGrads(() => ctx.lossOn(x, y), ctx.variables)`). Training mode by default
-   * (batch statistics, as in the step) but batch-norm moving statistics are left untouched.
+   * (e.g. `tf.variableGrads(() => ctx.lossOn(x, y), ctx.variables)`). `options.training` is the
+   * batch-norm mode: training mode by default (batch statistics, as in the step) but batch-norm
+   * moving statistics are left untouched. The loss always gets `{ training: false, phase: 'probe' }`,
+   * so a stateful loss is not moved by probes either.
    */
   lossOn(input: ModelInput, target: tf.Tensor, options?: { training?: boolean }): tf.Scalar;
 }
@@ -71,7 +97,10 @@ export interface FitHooks {
 export interface FitOptions {
   train: TrainingData;
   validation?: TrainingData;
+  /** Loss of the training steps; also of validation and probes unless `validationLossFn` is given (see `LossContext`). */
   lossFn: LossFn;
+  /** Loss for validation (the `loss` validation metric) instead of `lossFn`. Called with `{ training: false, phase: 'validation' }`. */
+  validationLossFn?: LossFn;
   /** Options for a new Adam (disposed at the end), or an existing one to continue with (kept). */
   optimizer: AdamOptions | AdamOptimizer;
   batchSize: number;
@@ -84,7 +113,11 @@ export interface FitOptions {
   dropLast?: boolean;
   /** Extra validation metrics, computed from all validation outputs each epoch. */
   validationMetrics?: MetricsFn;
-  /** Metric choosing the best epoch. Default: validation loss (train loss without validation). */
+  /**
+   * Metric choosing the best epoch. Default: validation loss (train loss without validation).
+   * Ties (equal values, common for accuracy on small validation sets) go to the epoch with the
+   * lower validation loss, then to the earlier epoch.
+   */
   monitor?: MonitorOptions;
   /** Stop after `patience` epochs without improvement of the metric (default: the monitored one). */
   earlyStopping?: { patience: number } & MonitorOptions;
@@ -104,7 +137,10 @@ export interface EpochRecord {
 
 export interface FitHistory {
   epochs: EpochRecord[];
-  /** Epoch (1-based) with the best monitored value, and that value. */
+  /**
+   * Epoch (1-based) with the best monitored value, and that value. Among epochs with equal values
+   * the one with the lowest validation loss wins, then the earliest.
+   */
   bestEpoch: number;
   bestValue: number;
   monitor: { metric: string; mode: 'min' | 'max'; on: 'validation' | 'train' };
@@ -135,6 +171,21 @@ function improves(value: number, best: number, mode: 'min' | 'max'): boolean {
   if (Number.isNaN(value)) return false;
   if (Number.isNaN(best)) return true;
   return mode === 'min' ? value < best : value > best;
+}
+
+/**
+ * Whether `record` beats the best epoch so far. A tie on the monitored value (e.g. the same
+ * accuracy, frequent on small validation sets) goes to the lower validation loss; if that ties
+ * too, or there is no validation, the earlier epoch stays.
+ */
+function beatsBest(record: EpochRecord, value: number, best: EpochRecord | undefined, bestValue: number, monitor: FitHistory['monitor']): boolean {
+  if (best === undefined) return true;
+  if (improves(value, bestValue, monitor.mode)) return true;
+  if (value !== bestValue) return false;
+  const loss = record.validation?.loss;
+  const bestLoss = best.validation?.loss;
+  if (loss === undefined || bestLoss === undefined) return false;
+  return improves(loss, bestLoss, 'min');
 }
 
 /**
@@ -195,6 +246,7 @@ export async function evaluate(
   data: TrainingData,
   options: { lossFn: LossFn; batchSize: number; metrics?: MetricsFn },
 ): Promise<Record<string, number>> {
+  // The loss gets { training: false, phase: 'validation' }: evaluating must not move a stateful loss.
   if (data.size === 0) throw new Error('evaluate: data is empty');
   const outputs: tf.Tensor[] = [];
   const targets: tf.Tensor[] = [];
@@ -203,7 +255,7 @@ export async function evaluate(
     for (const indices of batchesOf(Array.from({ length: data.size }, (_, i) => i), options.batchSize, false)) {
       const batch = data.batch(indices);
       const output = tf.tidy(() => model.forward(batch.input, { training: false }));
-      const loss = tf.tidy(() => options.lossFn(output, batch.target));
+      const loss = tf.tidy(() => options.lossFn(output, batch.target, VALIDATION));
       lossSum += (await loss.data())[0] * indices.length;
       loss.dispose();
       if (options.metrics) {
@@ -241,6 +293,7 @@ export async function evaluate(
  */
 export async function fit(model: TrainableModel, options: FitOptions): Promise<FitHistory> {
   const { train, validation, lossFn, batchSize, epochs } = options;
+  const validationLossFn = options.validationLossFn ?? lossFn;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`fit: options.batchSize must be a positive integer, got ${String(batchSize)}`);
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`fit: options.epochs must be a positive integer, got ${String(epochs)}`);
   if (train.size === 0) throw new Error('fit: options.train is empty');
@@ -271,12 +324,13 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
     optimizerSteps: 0,
   };
   let bestWeights: tf.Tensor[] | undefined;
+  let bestRecord: EpochRecord | undefined;
   let stopBest = NaN;
   let epochsWithoutImprovement = 0;
   let stopRequested = false;
 
   const lossOn = (input: ModelInput, target: tf.Tensor, opts: { training?: boolean } = {}): tf.Scalar =>
-    withFrozenBatchNormStatistics(model.model, () => tf.tidy(() => lossFn(model.forward(input, { training: opts.training ?? true }), target)));
+    withFrozenBatchNormStatistics(model.model, () => tf.tidy(() => lossFn(model.forward(input, { training: opts.training ?? true }), target, PROBE)));
 
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
@@ -296,7 +350,7 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
           let value: tf.Scalar;
           let grads: tf.NamedTensorMap;
           try {
-            ({ value, grads } = tf.variableGrads(() => lossFn(model.forward(batch.input, { training: true }), batch.target), variables));
+            ({ value, grads } = tf.variableGrads(() => lossFn(model.forward(batch.input, { training: true }), batch.target, TRAIN_STEP), variables));
           } catch (error) {
             throw explainGradientError(error);
           }
@@ -319,13 +373,14 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
       }
       const record: EpochRecord = { epoch, trainLoss: lossSum / seen, seconds: 0 };
       if (validation) {
-        record.validation = await evaluate(model, validation, { lossFn, batchSize, metrics: options.validationMetrics });
+        record.validation = await evaluate(model, validation, { lossFn: validationLossFn, batchSize, metrics: options.validationMetrics });
       }
       record.seconds = (performance.now() - started) / 1000;
       history.epochs.push(record);
 
       const value = monitoredValue(record, monitor);
-      if (history.bestEpoch === 0 || improves(value, history.bestValue, monitor.mode)) {
+      if (beatsBest(record, value, bestRecord, history.bestValue, monitor)) {
+        bestRecord = record;
         history.bestEpoch = epoch;
         history.bestValue = value;
         if (options.restoreBest) {

@@ -14,7 +14,9 @@ export type {
   FitHistory,
   FitHooks,
   FitOptions,
+  LossContext,
   LossFn,
+  LossPhase,
   MetricsFn,
   MonitorOptions,
 } from './fit';
