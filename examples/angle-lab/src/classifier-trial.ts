@@ -95,8 +95,6 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
       monitor: { metric: 'selection', mode: 'max' },
       restoreBest: true,
       hooks: {
-        beforeBatch: () => loss.setTrainingStep(true),
-        afterBatch: () => loss.setTrainingStep(false),
         afterEpoch: ({ epoch, record }) => {
           ctx.log({ epoch, train_loss: record.trainLoss, val_loss: record.validation!.ce, val_acc: record.validation!.accuracy });
           if (loss.ghm) recorder.record(epoch, loss.ghm.stats() as unknown as GHMStatsLike);

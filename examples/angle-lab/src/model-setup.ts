@@ -53,11 +53,6 @@ export interface ClassificationLoss {
   lossFn: LossFn;
   /** Set for GHM: its bin statistics. */
   ghm?: GHMSoftmax;
-  /**
-   * fit() calls the loss for training steps and for validation alike; only training steps may move
-   * GHM's density estimate, so the trial switches this on in beforeBatch and off in afterBatch.
-   */
-  setTrainingStep(on: boolean): void;
   dispose(): void;
 }
 
@@ -66,18 +61,18 @@ export function classificationLoss(loss: string, options: { bins: number; alpha:
     return {
       kind: 'ce',
       lossFn: (output, target) => softmaxCrossEntropy(output as tf.Tensor2D, target as tf.Tensor1D),
-      setTrainingStep: () => {},
       dispose: () => {},
     };
   }
   if (loss === 'ghm') {
     const ghm = new GHMSoftmax({ bins: options.bins, momentum: options.alpha });
-    let training = false;
     return {
       kind: 'ghm',
       ghm,
-      lossFn: (output, target) => ghm.loss(output as tf.Tensor2D, target as tf.Tensor1D, undefined, { updateState: training }),
-      setTrainingStep: (on) => (training = on),
+      // fit() also calls the loss for validation and gradient probes: only training steps may move
+      // GHM's gradient-density estimate.
+      lossFn: (output, target, context) =>
+        ghm.loss(output as tf.Tensor2D, target as tf.Tensor1D, undefined, { updateState: context.training }),
       dispose: () => ghm.dispose(),
     };
   }
