@@ -1,6 +1,12 @@
 /**
- * The parts of @lab/ghm-loss `stats()` this recorder needs, as plain data (no import: this
- * package is a leaf). Extra fields are kept as they are.
+ * The parts of @lab/ghm-loss `stats()` this recorder reads, as plain data (no import: this
+ * package is a leaf). ghm-loss's `GHMStats` interface is assignable to it as it is (no cast).
+ *
+ * There is deliberately no index signature: an interface such as `GHMStats` has no implicit index
+ * signature, so `[field: string]: unknown` made it unassignable without a cast. The other
+ * `GHMStats` fields are listed as optional instead, so an object literal copied from `stats()`
+ * still type-checks; any further fields of a non-literal value are accepted by TypeScript's
+ * structural typing, and `record()` keeps every field of the JSON as it is.
  */
 export interface GHMStatsLike {
   /** bins + 1 increasing bin edges over the gradient norm g. */
@@ -13,7 +19,14 @@ export interface GHMStatsLike {
   cumulativeCounts?: readonly number[];
   /** Mean weight of the samples that fell in each bin over the same calls. */
   meanWeightPerBin?: readonly number[];
-  [field: string]: unknown;
+  /** EMA of the counts (kept, not plotted). */
+  accumulator?: readonly number[];
+  /** Non-empty bins in the latest call (kept, not plotted). */
+  nonEmptyBins?: number;
+  /** Normaliser of the latest call (kept, not plotted). */
+  total?: number;
+  /** Calls since construction or reset (kept, not plotted). */
+  calls?: number;
 }
 
 export interface GHMStatsRecord {

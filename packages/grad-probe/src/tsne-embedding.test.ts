@@ -82,6 +82,50 @@ describe('tsneEmbedding', () => {
     expect(z.points.flat().every(Number.isFinite)).toBe(true);
   });
 
+  it('maps 4 nearly orthogonal high-dimensional vectors to finite points with a trustworthiness (perplexity 1, k 1)', () => {
+    // Regression: random directions in 5000 dimensions are all at squared distance ≈ 2 ± 0.03, so
+    // at perplexity 1 druid's β bisection underflowed every exp(−β·d) to 0 and divided by 0 (NaN map,
+    // then trustworthiness threw on the NaN points).
+    const rng = new SeededRandom(11);
+    const vectors = Array.from({ length: 4 }, () => Float32Array.from({ length: 5000 }, () => rng.nextGaussian()));
+    const result = tsneEmbedding(vectors, { seed: 0, iterations: 200 });
+    expect(result.perplexityUsed).toBe(1);
+    expect(result.points.flat().every(Number.isFinite)).toBe(true);
+    expect(result.trustworthinessK).toBe(1);
+    const unit = vectors.map((v) => {
+      const n = Math.hypot(...v);
+      return Float64Array.from(v, (x) => x / n);
+    });
+    expect(result.trustworthiness).toBeCloseTo(trustworthiness(unit, result.points, 1), 10);
+    expect(result.warnings.join(' ')).toMatch(/perplexity 30 clamped to 1\.000 .*k 5 clamped to 1/);
+  });
+
+  it('gives finite points for every small n and dimension tried (n = 4…9, d = 3…3000, near-duplicates)', () => {
+    const rng = new SeededRandom(12);
+    for (const d of [3, 300, 3000]) {
+      for (let n = 4; n <= 9; n++) {
+        const base = Float32Array.from({ length: d }, () => rng.nextGaussian());
+        const random = Array.from({ length: n }, () => Float32Array.from({ length: d }, () => rng.nextGaussian()));
+        // Directions within 1e-3 of one another: distances ~1e-6, the other extreme of scale.
+        const close = Array.from({ length: n }, () => Float32Array.from(base, (x) => x + 1e-3 * rng.nextGaussian()));
+        for (const vectors of [random, close]) {
+          const result = tsneEmbedding(vectors, { seed: n, iterations: 60 });
+          expect(result.points.flat().every(Number.isFinite)).toBe(true);
+          expect(result.trustworthiness).toBeGreaterThanOrEqual(0);
+          expect(result.trustworthiness).toBeLessThanOrEqual(1);
+          expect(result.perplexityUsed).toBeLessThanOrEqual((n - 1) / 3);
+        }
+      }
+    }
+  });
+
+  it('raises a perplexity below 1 (unattainable) to 1 and says so', () => {
+    const { vectors } = blobs(4);
+    const result = tsneEmbedding(vectors, { perplexity: 0.5, seed: 1, iterations: 50 });
+    expect(result.perplexityUsed).toBe(1);
+    expect(result.warnings.join(' ')).toMatch(/perplexity 0.5 raised to 1/);
+  });
+
   it('rejects too few vectors and bad options', () => {
     const { vectors } = blobs(4);
     expect(() => tsneEmbedding(vectors.slice(0, 3))).toThrow(/tsneEmbedding.*at least 4/);

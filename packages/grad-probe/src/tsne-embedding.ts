@@ -4,7 +4,10 @@ import { cosineSimilarityMatrix } from './cosine-similarity';
 import { assertVectors, type VectorLike } from './vector-math';
 
 export interface TsneOptions {
-  /** Requested perplexity; clamped to (n − 1)/3 with a warning. Default 30. */
+  /**
+   * Requested perplexity; clamped into [1, (n − 1)/3] with a warning (see `tsneEmbedding` for why
+   * the upper bound itself is allowed). Default 30.
+   */
   perplexity?: number;
   /** Seed of the initial layout; same seed ⇒ same map. Default 0. */
   seed?: number;
@@ -23,7 +26,10 @@ export interface TsneEmbedding {
   perplexityUsed: number;
   /** Human-readable notes: clamped perplexity, zero vectors, clamped k. */
   warnings: string[];
-  /** sklearn trustworthiness of the map against the unit-normalised vectors, in [0, 1]. */
+  /**
+   * sklearn trustworthiness of the map against the unit-normalised vectors, in [0, 1]. Always
+   * defined here: sklearn needs 1 ≤ k < n/2, and k = 1 satisfies that for every n ≥ 3.
+   */
   trustworthiness: number;
   trustworthinessK: number;
   /** Indices of zero vectors (kept at the origin of the unit sphere's space, i.e. distance 1 from all). */
@@ -35,11 +41,27 @@ export interface TsneEmbedding {
 /**
  * t-SNE map of gradient directions with druid.js. Vectors are normalised to unit length first
  * (the map shows directions, not magnitudes), so the input distance is 2 − 2·cosine; it is handed
- * to druid as a precomputed squared-distance matrix. Perplexity above (n − 1)/3 makes the
- * neighbourhoods span more points than exist (bhtsne/openTSNE reject it), so it is clamped and
- * the result says so. Deterministic for a given seed (druid draws its initial layout from a seeded
- * generator); druid switches to its WASM kernel from 16 points, which may differ from the JS path
- * in the last bits.
+ * to druid as a precomputed squared-distance matrix.
+ *
+ * Perplexity is clamped to at most (n − 1)/3, the bound itself included: bhtsne (and the R/Java
+ * ports) reject only N − 1 < 3·perplexity, and FIt-SNE / Multicore-TSNE lower a larger value to
+ * exactly (N − 1)/3, because exact t-SNE's neighbourhoods are the 3·perplexity nearest points and
+ * those must exist among the n − 1 others. A value strictly below the bound cannot be required:
+ * for n = 4 the bound is 1, and a perplexity below 1 is unattainable (perplexity = e^H with the
+ * entropy H ≥ 0), so druid's bisection would run β to 0 and return uniform neighbourhoods.
+ * Requests below 1 are raised to 1 for the same reason.
+ *
+ * Each row i of the matrix handed to druid is shifted by its smallest off-diagonal distance. The
+ * conditional probabilities p_{j|i} ∝ exp(−β·d_ij) and their entropy are unchanged by a per-row
+ * shift, but druid evaluates exp(−β·d_ij) unshifted: for nearly orthogonal gradients (all
+ * d_ij ≈ 2, typical in high dimension) and a small perplexity the bisection drives β past
+ * ~745/d_min, every term underflows to 0, the row is divided by a zero sum and the map is NaN.
+ * Shifted, the nearest point always keeps weight exp(0) = 1. druid reads the matrix only to build
+ * P, so the asymmetric shifted matrix is fine (P is symmetrised afterwards).
+ *
+ * Deterministic for a given seed (druid draws its initial layout from a seeded generator); druid
+ * switches to its WASM kernel from 16 points, which may differ from the JS path in the last bits.
+ * Fewer than 4 vectors throw: (n − 1)/3 < 1 leaves no valid perplexity.
  */
 export function tsneEmbedding(vectors: readonly VectorLike[], options: TsneOptions = {}): TsneEmbedding {
   const where = 'grad-probe tsneEmbedding';
@@ -54,9 +76,11 @@ export function tsneEmbedding(vectors: readonly VectorLike[], options: TsneOptio
   const n = vectors.length;
   const warnings: string[] = [];
   const maxPerplexity = (n - 1) / 3;
-  const perplexityUsed = Math.min(perplexity, maxPerplexity);
+  const perplexityUsed = Math.min(Math.max(perplexity, 1), maxPerplexity);
   if (perplexityUsed < perplexity) {
     warnings.push(`perplexity ${perplexity} clamped to ${perplexityUsed.toFixed(3)} = (n − 1)/3 for n = ${n} vectors`);
+  } else if (perplexityUsed > perplexity) {
+    warnings.push(`perplexity ${perplexity} raised to 1 (a perplexity below 1 is unattainable)`);
   }
 
   const { matrix: cosines, norms, zeroRows } = cosineSimilarityMatrix(vectors);
@@ -70,12 +94,24 @@ export function tsneEmbedding(vectors: readonly VectorLike[], options: TsneOptio
     Float64Array.from(row, (cos, j) => (i === j ? 0 : Math.max(0, unitSq[i] + unitSq[j] - 2 * cos))),
   );
 
+  // Row-wise shift by the nearest distance: same p_{j|i}, no underflow in druid (see above).
+  const shifted = distances.map((row, i) => {
+    let nearest = Infinity;
+    row.forEach((d, j) => {
+      if (j !== i && d < nearest) nearest = d;
+    });
+    return Array.from(row, (d, j) => (j === i ? 0 : d - nearest));
+  });
   const tsne = new TSNE(
-    distances.map((row) => Array.from(row)),
+    shifted,
     { perplexity: perplexityUsed, epsilon: learningRate, d: 2, metric: 'precomputed', seed: Math.floor(seed) },
   );
   const projection = tsne.transform(iterations) as number[][];
   const points = projection.map((row) => [row[0], row[1]] as [number, number]);
+  if (!points.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))) {
+    // Not expected after the shift above; fail here with the cause rather than in trustworthiness.
+    throw new Error(`${where}: druid.js t-SNE returned non-finite points for n = ${n}, perplexity ${perplexityUsed}, learningRate ${learningRate}`);
+  }
 
   const kMax = maxTrustworthinessK(n);
   const k = Math.min(trustworthinessK, kMax);

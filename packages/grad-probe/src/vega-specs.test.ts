@@ -4,6 +4,7 @@ import { cosineSimilarityMatrix } from './cosine-similarity';
 import { GHMStatsRecorder } from './ghm-stats-recorder';
 import { GNSTracker } from './gradient-noise-scale';
 import { normHistogram } from './norm-histogram';
+import { scheme } from 'vega-scale';
 import { cosineHeatmapSpec, ghmBinsSpec, gnsVsEpochSpec, normHistogramSpec, tsneScatterSpec, VEGA_LITE_SCHEMA, type VegaLiteSpec } from './vega-specs';
 
 /** Compiles with vega-lite and fails on any warning or error it logs. */
@@ -21,6 +22,33 @@ function compiles(spec: VegaLiteSpec): void {
   expect(out.spec).toBeTruthy();
   expect(spec.$schema).toBe(VEGA_LITE_SCHEMA);
   expect(JSON.stringify(spec)).not.toMatch(/NaN/);
+}
+
+
+/** sRGB "rgb(r, g, b)" or "#rrggbb" → CIE L*a*b* (D65), textbook formulas (CIE 15:2004). */
+function lab(color: string): [number, number, number] {
+  const m = /^rgb\((\d+), ?(\d+), ?(\d+)\)$/.exec(color) ?? /^#(..)(..)(..)$/.exec(color);
+  if (!m) throw new Error(`unparsed colour ${color}`);
+  const [r, g, b] = m.slice(1, 4).map((c) => (color.startsWith('#') ? parseInt(c, 16) : Number(c)) / 255).map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  const xyz = [
+    (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+    0.2126 * r + 0.7152 * g + 0.0722 * b,
+    (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+  ].map((t) => (t > (6 / 29) ** 3 ? Math.cbrt(t) : t / (3 * (6 / 29) ** 2) + 4 / 29));
+  return [116 * xyz[1] - 16, 500 * (xyz[0] - xyz[1]), 200 * (xyz[1] - xyz[2])];
+}
+
+/**
+ * The colours Vega gives the bins of an ordinal colour scale compiled by Vega-Lite: a continuous
+ * scheme sampled at i/(count + 1), i = 1…count (vega-scale quantizeInterpolator). Vega-Lite's
+ * default ordinal range is the "blues" scheme.
+ */
+function ordinalBinColours(spec: VegaLiteSpec, count: number): string[] {
+  const scales = (compile(spec as never).spec.scales ?? []) as { name: string; range?: unknown }[];
+  const range = scales.find((sc) => sc.name === 'color')?.range as { scheme?: string } | string | undefined;
+  const name = typeof range === 'object' && range?.scheme ? range.scheme : 'blues';
+  const interpolate = scheme(name) as (t: number) => string;
+  return Array.from({ length: count }, (_, i) => interpolate((i + 1) / (count + 1)));
 }
 
 const embedding = (n: number, t = 0.95) => ({ points: Array.from({ length: n }, (_, i) => [i, i * i] as [number, number]), trustworthiness: t, perplexityUsed: 3 });
@@ -79,6 +107,25 @@ describe('Vega-Lite spec builders', () => {
     ]);
     compiles(perEpoch);
     expect((perEpoch.data as { values: unknown[] }).values).toHaveLength(8);
+  });
+
+  it('ghmBinsSpec colours 10 bins in order with clearly different adjacent colours, legend labelled by g range', () => {
+    const bins = 10;
+    const edges = Array.from({ length: bins + 1 }, (_, i) => i / bins + (i === bins ? 1e-6 : 0));
+    const recorder = new GHMStatsRecorder();
+    [1, 2].forEach((epoch) => recorder.record(epoch, { edges, counts: Array.from({ length: bins }, (_, i) => i + epoch), binWeights: Array(bins).fill(1) }));
+    const spec = ghmBinsSpec(recorder);
+    compiles(spec);
+    const colours = ordinalBinColours(spec, bins).map(lab);
+    const deltaE = colours.slice(1).map((c, i) => Math.hypot(c[0] - colours[i][0], c[1] - colours[i][1], c[2] - colours[i][2]));
+    // ΔE*ab ≈ 2.3 is a just-noticeable difference; the former single-hue blues gave adjacent bins
+    // ΔE 5.3–8.8 (measured), shades hard to tell apart in thin lines; turbo gives 21–60.
+    expect(Math.min(...deltaE)).toBeGreaterThan(12);
+    const color = ((spec.vconcat as { encoding: { color: Record<string, unknown> } }[])[0].encoding.color);
+    expect(color).toMatchObject({ field: 'bin', type: 'ordinal', title: 'bin: g range' });
+    const labelExpr = (color.legend as { labelExpr: string }).labelExpr;
+    expect(labelExpr).toContain('"0":"0: [0.00, 0.10)"');
+    expect(labelExpr).toContain('"9":"9: [0.90, 1.00)"');
   });
 
   it('ghmBinsSpec compiles from a recorder, its JSON or its rows', () => {

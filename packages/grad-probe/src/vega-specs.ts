@@ -256,9 +256,10 @@ export function normHistogramSpec(
 }
 
 /**
- * GHM bin counts (top) and bin weights (bottom) over epochs, one line per bin. By default the
- * latest-batch `count` and `weight`; pass `counts: 'cumulative'` / `weights: 'mean'` to plot the
- * per-epoch totals (`cumulativeCounts`, `meanWeightPerBin` of ghm-loss stats()).
+ * GHM bin counts (top) and bin weights (bottom) over epochs, one line per bin, coloured in bin order
+ * (turbo: blue = small g … red = large g). By default the latest-batch `count` and `weight`; pass
+ * `counts: 'cumulative'` / `weights: 'mean'` to plot the per-epoch totals (`cumulativeCounts`,
+ * `meanWeightPerBin` of ghm-loss stats()).
  */
 export function ghmBinsSpec(
   input: GHMStatsRecorder | GHMStatsRecorderJSON | readonly GHMBinRow[],
@@ -274,7 +275,29 @@ export function ghmBinsSpec(
   const weightField = options.weights === 'mean' ? 'meanWeight' : 'weight';
   const values = rows.map((r) => ({ ...r, binRange: `[${r.binStart.toFixed(2)}, ${r.binEnd.toFixed(2)})` }));
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch' };
-  const color = { field: 'bin', type: 'ordinal', title: 'bin' };
+  // Vega-Lite's default for an ordinal colour is one sequential blue, whose neighbouring shades are
+  // indistinguishable at ~10 bins; turbo keeps the bin order (blue → red = small → large g) and
+  // changes hue between adjacent bins. The legend names each bin with its g range when every
+  // epoch used the same edges (ghm-loss edges are fixed per loss).
+  const ranges = new Map<number, string>();
+  let sameEdges = true;
+  for (const v of values) {
+    const seen = ranges.get(v.bin);
+    if (seen === undefined) ranges.set(v.bin, v.binRange);
+    else if (seen !== v.binRange) sameEdges = false;
+  }
+  const legendLabels = sameEdges && ranges.size > 0 ? Object.fromEntries([...ranges].map(([bin, range]) => [bin, `${bin}: ${range}`])) : null;
+  const color = {
+    field: 'bin',
+    type: 'ordinal',
+    title: legendLabels ? 'bin: g range' : 'bin',
+    scale: { scheme: 'turbo' },
+    legend: {
+      symbolType: 'stroke',
+      symbolStrokeWidth: 3,
+      ...(legendLabels ? { labelExpr: `${JSON.stringify(legendLabels)}[datum.value] || datum.label` } : {}),
+    },
+  };
   const tooltip = [
     { field: 'epoch', type: 'quantitative' },
     { field: 'binRange', type: 'nominal', title: 'g range' },
