@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrialContext } from '@lab/experiment-runner';
-import { GHMStatsRecorder, type GHMStatsLike, type GHMStatsRecorderJSON } from '@lab/grad-probe';
+import { GHMStatsRecorder, type GHMStatsRecorderJSON } from '@lab/grad-probe';
 import { accuracy, confusionMatrix, fit, pairwiseAngleAccuracy, tensorData } from '@lab/ranking-models';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
 import { buildClassifier, classificationLoss, ensureTrainingKernels, type ModelParams } from './model-setup';
@@ -97,7 +97,7 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
       hooks: {
         afterEpoch: ({ epoch, record }) => {
           ctx.log({ epoch, train_loss: record.trainLoss, val_loss: record.validation!.ce, val_acc: record.validation!.accuracy });
-          if (loss.ghm) recorder.record(epoch, loss.ghm.stats() as unknown as GHMStatsLike);
+          if (loss.ghm) recorder.record(epoch, loss.ghm.stats());
           ctx.progress(epoch, params.epochs, `val_acc ${record.validation!.accuracy.toFixed(3)}`);
         },
       },
