@@ -9,7 +9,7 @@ export interface BackendSelection {
   name: BackendName;
   /** The TF.js backend name it registered (`tensorflow`, `wasm`, `cpu`). */
   tfBackend: string;
-  /** Whether `@lab/tfjs-train`'s fast training kernels were installed (wasm only). */
+  /** Whether `@lab/tfjs-train`'s training kernels were installed (wasm or cpu, when that package is importable). */
   fastTraining: boolean;
   /** One plain sentence per attempt that failed before this one. */
   failures: string[];
@@ -22,7 +22,7 @@ export interface SelectBackendOptions {
   importModule?: (specifier: string) => Promise<unknown>;
 }
 
-type TfCore = { setBackend(name: string): Promise<boolean>; ready(): Promise<void>; getBackend(): string };
+type TfCore = { setBackend(name: string): Promise<boolean>; ready(): Promise<void>; getBackend(): string; getKernel?(kernelName: string, backendName: string): unknown };
 
 const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
@@ -39,10 +39,63 @@ function describeImportError(pkg: string, error: unknown): string {
   return `${pkg} could not be loaded (${(err?.message ?? String(error)).split('\n')[0]})`;
 }
 
+type TrainModule = {
+  useFastTraining?: (backend: string) => Promise<unknown> | unknown;
+  listMissingTrainingKernels?: (backend: string) => string[];
+};
+
+/** What is known about training on wasm or cpu once their package is loaded. */
+interface TrainingKernels {
+  /** @lab/tfjs-train's kernels were installed for the backend. */
+  installed: boolean;
+  /** Why they were not, in plain words (when not installed). */
+  why?: string;
+  /** Training kernels the backend lacks (wasm without our kernels); empty when it can train. */
+  missing: string[];
+}
+
+// Without @lab/tfjs-train there is no full list to check against; stock wasm lacks this one, and
+// every convolutional network needs it to train.
+const ESSENTIAL_TRAINING_KERNELS = ['Conv2DBackpropFilter'];
+
+async function installTrainingKernels(name: 'wasm' | 'cpu', tf: TfCore, load: (specifier: string) => Promise<unknown>): Promise<TrainingKernels> {
+  let train: TrainModule | undefined;
+  let why: string;
+  try {
+    train = (await load('@lab/tfjs-train')) as TrainModule;
+    if (typeof train.useFastTraining !== 'function') throw new Error('it has no useFastTraining export');
+    await train.useFastTraining(name);
+    return { installed: true, missing: [] };
+  } catch (error) {
+    why = describeImportError('@lab/tfjs-train', error);
+  }
+  if (name === 'cpu') return { installed: false, why, missing: [] };
+  let missing: string[];
+  if (typeof train?.listMissingTrainingKernels === 'function') {
+    missing = train.listMissingTrainingKernels('wasm');
+  } else if (typeof tf.getKernel === 'function') {
+    missing = ESSENTIAL_TRAINING_KERNELS.filter((kernel) => tf.getKernel!(kernel, 'wasm') == null);
+  } else {
+    missing = ESSENTIAL_TRAINING_KERNELS; // cannot check: assume the stock backend
+  }
+  return { installed: false, why, missing };
+}
+
+function listKernels(names: string[]): string {
+  return names.length <= 3 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}
+
+function logOnce(log: (message: string) => void, message: string): void {
+  if (alreadyLogged.has(message)) return;
+  alreadyLogged.add(message);
+  log(message);
+}
+
 async function attempt(
   name: BackendName,
   load: (specifier: string) => Promise<unknown>,
   log: (message: string) => void,
+  auto: boolean,
 ): Promise<{ ok: true; tfBackend: string; fastTraining: boolean } | { ok: false; reason: string }> {
   const pkg = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node', wasm: '@tensorflow/tfjs-backend-wasm', cpu: '@tensorflow/tfjs-backend-cpu' }[name];
   const tfBackend = name === 'tensorflow-gpu' ? 'tensorflow' : name;
@@ -58,18 +111,16 @@ async function attempt(
     return { ok: false, reason: describeImportError(pkg, error) };
   }
   let fastTraining = false;
-  if (name === 'wasm') {
-    try {
-      const train = (await load('@lab/tfjs-train')) as { useFastTraining?: (backend: string) => Promise<unknown> | unknown };
-      if (typeof train.useFastTraining !== 'function') throw new Error('it has no useFastTraining export');
-      await train.useFastTraining('wasm');
-      fastTraining = true;
-    } catch (error) {
-      const message = `wasm: no fast training kernels (${describeImportError('@lab/tfjs-train', error)}); wasm trains with the stock kernels`;
-      if (!alreadyLogged.has(message)) {
-        alreadyLogged.add(message);
-        log(message);
-      }
+  if (name === 'wasm' || name === 'cpu') {
+    const kernels = await installTrainingKernels(name, tf, load);
+    fastTraining = kernels.installed;
+    if (name === 'wasm' && !kernels.installed && kernels.missing.length > 0) {
+      const lacking = `it lacks the training kernel${kernels.missing.length === 1 ? '' : 's'} ${listKernels(kernels.missing)} and @lab/tfjs-train's kernels are not installed (${kernels.why})`;
+      // Checked before the backend is initialised: in auto mode a backend that cannot train is skipped.
+      if (auto) return { ok: false, reason: `wasm cannot train convolutional networks here: ${lacking}` };
+      logOnce(log, `wasm: kept as asked, but wasm cannot train convolutions without @lab/tfjs-train: ${lacking}; use --backend cpu or auto to train`);
+    } else if (name === 'cpu' && !kernels.installed) {
+      logOnce(log, `cpu: @lab/tfjs-train's training kernels are not installed (${kernels.why}); cpu trains with its stock kernels, whose convolution filter gradient is slow`);
     }
   }
   try {
@@ -84,8 +135,11 @@ async function attempt(
 
 /**
  * Chooses and initialises a TF.js backend by dynamic import only, so none is a hard dependency.
- * `auto` tries @tensorflow/tfjs-node-gpu, @tensorflow/tfjs-node, wasm (with @lab/tfjs-train's fast
- * training kernels when that package is importable), then cpu. Each failure is logged once.
+ * `auto` tries @tensorflow/tfjs-node-gpu, @tensorflow/tfjs-node, wasm, then cpu. Stock wasm cannot
+ * train convolutions (it has no Conv2DBackpropFilter), so `auto` takes wasm only when it can train:
+ * @lab/tfjs-train's kernels installed, or no training kernel missing. On wasm and cpu those kernels
+ * are installed whenever @lab/tfjs-train is importable. An explicit `wasm` that cannot train is kept,
+ * with a warning. Each failure and warning is logged once.
  */
 export async function selectBackend(pref: BackendPreference, options: SelectBackendOptions = {}): Promise<BackendSelection> {
   if (!BACKEND_PREFERENCES.includes(pref)) {
@@ -96,14 +150,11 @@ export async function selectBackend(pref: BackendPreference, options: SelectBack
   const order = pref === 'auto' ? AUTO_ORDER : [pref];
   const failures: string[] = [];
   for (const name of order) {
-    const result = await attempt(name, load, log);
+    const result = await attempt(name, load, log, pref === 'auto');
     if (result.ok) return { name, tfBackend: result.tfBackend, fastTraining: result.fastTraining, failures };
     const message = `backend ${name} unavailable: ${result.reason}${pref === 'auto' && name !== 'cpu' ? '; trying the next one' : ''}`;
     failures.push(message);
-    if (!alreadyLogged.has(message)) {
-      alreadyLogged.add(message);
-      log(message);
-    }
+    logOnce(log, message);
   }
   throw new InputError(`backend ${pref}: no backend could be initialised (${failures.join('; ')})`);
 }

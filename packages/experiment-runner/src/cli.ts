@@ -129,7 +129,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .option('--config <file>', 'YAML or JSON file of { params, sweep, seeds, folds }')
     .option('--experiment <name>', 'Which experiment, when the file exports several')
     .option('--workers <n>', 'Parallel worker processes (default: number of CPU cores; 0 = run in this process)')
-    .option('--backend <name>', `TensorFlow.js backend: ${[...BACKEND_PREFERENCES, 'none'].join(' | ')} (default: the experiment's, else auto)`)
+    .option('--backend <name>', `TensorFlow.js backend: ${[...BACKEND_PREFERENCES, 'none'].join(' | ')} (default: the experiment's, else auto; auto takes wasm only where it can train, i.e. with @lab/tfjs-train installed)`)
     .option('--fail-fast', 'Stop at the first failed trial')
     .option('--runs-dir <dir>', 'Folder of run folders', { default: 'runs' })
     .option('--name <name>', 'Run folder suffix (default: the experiment name)')

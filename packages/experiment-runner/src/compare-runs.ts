@@ -33,7 +33,7 @@ export function compareRuns(runDirs: string[], options: { metric?: string } = {}
   const summaries = runDirs.map((dir) => ({ dir, config: readRunConfig(dir), summary: summarizeRun(dir) }));
   const metric = options.metric ?? summaries[0].summary.primaryMetric?.name;
   if (!metric) throw new InputError(`compareRuns: ${runDirs[0]} logged no numeric metric; pass a metric name`);
-  const logged = new Set(summaries.flatMap(({ summary }) => summary.trials.flatMap((t) => Object.keys(t.final))));
+  const logged = new Set(summaries.flatMap(({ summary }) => summary.trials.flatMap((t) => [...Object.keys(t.final), ...Object.keys(t.lastLogged ?? {})])));
   if (!logged.has(metric)) throw new InputError(`compareRuns: metric "${metric}" was not logged by these runs (found: ${[...logged].join(', ') || 'none'})`);
   const rows: CompareRow[] = [];
   for (const { config, summary } of summaries) {
@@ -58,12 +58,16 @@ export function compareRuns(runDirs: string[], options: { metric?: string } = {}
 
 /** Plain-text tables for the terminal. */
 export function formatRunComparison(comparison: RunComparison): string {
-  const lines = [`${comparison.metric} (final value, mean ± 95 % CI half-width)`, ''];
+  const lines = [`${comparison.metric} (final value: the last epoch's, mean ± 95 % CI half-width)`, ''];
   for (const row of comparison.rows) lines.push(`  ${row.run}  ${row.variant || '(single variant)'}: ${row.value ? describeMeanCI(row.value) : `– (n = ${row.n})`}`);
   if (comparison.comparisons.length) {
     lines.push('', 'paired by seed/fold, later run − first run:');
     for (const c of comparison.comparisons) {
       const r = c.result;
+      if (r.allDifferencesEqual) {
+        lines.push(`  ${c.variant || '(single variant)'}: all ${r.n} paired differences are equal (d = ${formatNumber(r.diff)}): no test possible, n = ${r.n}`);
+        continue;
+      }
       lines.push(
         `  ${c.variant || '(single variant)'}: ${formatNumber(r.diff)}${r.ci95 ? ` (95 % CI ${formatNumber(r.ci95[0])} to ${formatNumber(r.ci95[1])})` : ''}, t-test ${r.tTest ? formatP(r.tTest.p) : 'p = –'}, Wilcoxon ${r.wilcoxon ? formatP(r.wilcoxon.p) : 'p = –'}, n = ${r.n}`,
       );

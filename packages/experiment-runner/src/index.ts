@@ -36,6 +36,6 @@ export {
   wilcoxonSignedRank,
 } from './stats';
 export type { MeanCI, PairedComparison } from './stats';
-export { summarizeRun } from './summary';
+export { finalValues, summarizeRun } from './summary';
 export type { RunSummary, TrialSummary, VariantComparison, VariantSummary } from './summary';
 export type { Metrics, MetricValue, TrialCheckpoint, TrialContext, VegaLiteSpec } from './trial-context';

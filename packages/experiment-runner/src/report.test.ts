@@ -66,6 +66,8 @@ describe('buildReport', () => {
       '- arm=a − arm=b on acc = 0.022 (95 % CI −0.00492 to 0.0489); paired t-test p = 0.0858, Wilcoxon signed-rank p = 0.19 (exact), sign-flip permutation p = 0.19 (exact): not significant at n = 5 (with 5 pairs the signed-rank test cannot reach p < 0.05 at all).',
     );
     expect(md).toContain('| arm=a − arm=b | 5 | 0.022 | −0.00492 to 0.0489 | p = 0.0858 | p = 0.19 (exact) | p = 0.19 (exact) |');
+    // acc is logged once per trial: a "best during training" table would repeat the final values.
+    expect(md).not.toContain('Best acc during training');
   });
 
   it('follows the lab template with statistics, tables and rendered figures', async () => {
@@ -81,6 +83,8 @@ describe('buildReport', () => {
     expect(md).toMatch(/\| step=0\.3 \| 3 \| [\d.]+ ± [\d.]+ \(95 % CI, n = 3\) \|/);
     expect(md).toMatch(/step=0\.3 − step=0\.1 on score = [\d.]+ \(95 % CI [\d.]+ to [\d.]+\); paired t-test p = [\d.]+.*(significant at the 5 % level \(n = 3\)|not significant at n = 3)/);
     expect(md).toContain('### Scores by seed');
+    // score is logged every epoch: its best during training is worth a table.
+    expect(md).toContain('### Best score during training');
     expect(report.figureErrors).toEqual([]);
     // curve + final bars + one figure per trial
     expect(report.figures).toHaveLength(2 * (2 + 6));

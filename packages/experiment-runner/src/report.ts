@@ -313,12 +313,15 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   blocks.push({ kind: 'list', ordered: false, items: sweepItems });
   blocks.push({
     kind: 'paragraph',
-    text: `Statistics: each variant's metrics are the final logged values, summarised as mean ± 95 % confidence interval (Student t, n − 1 degrees of freedom) over ${config.folds ? 'seeds and folds' : 'seeds'}. Variants are compared with variant 0 on ${primary ? primary.name : 'the primary metric'} by pairing trials with the same seed${config.folds ? ' and fold' : ''}: mean difference with its 95 % CI, paired t-test, Wilcoxon signed-rank test (exact for n ≤ 50) and a sign-flip permutation test (exact for n ≤ 16). n is the number of pairs. The conclusions call a difference significant when the paired t-test gives p < 0.05; the two other tests, which do not assume normal differences, are reported beside it and the conclusions say when they disagree.`,
+    text: `Statistics: each trial's final values are those of its last logged epoch (metrics logged without an epoch, such as a test score after training: their last value), summarised as mean ± 95 % confidence interval (Student t, n − 1 degrees of freedom) over ${config.folds ? 'seeds and folds' : 'seeds'}. Variants are compared with variant 0 on ${primary ? primary.name : 'the primary metric'} by pairing trials with the same seed${config.folds ? ' and fold' : ''}: mean difference with its 95 % CI, paired t-test, Wilcoxon signed-rank test (exact for n ≤ 50) and a sign-flip permutation test (exact for n ≤ 16). n is the number of pairs. The conclusions call a difference significant when the paired t-test gives p < 0.05; the two other tests, which do not assume normal differences, are reported beside it and the conclusions say when they disagree.`,
   });
 
   // 5. Results
   blocks.push({ kind: 'heading', level: 2, text: '5. Results' });
-  const metricNames = [...new Set(summary.variants.flatMap((v) => Object.keys(v.metrics)))];
+  const completedTrials = summary.trials.filter((t) => t.status === 'completed');
+  // Metrics logged by completed trials but absent from some of their final rows (probes logged at some epochs only).
+  const notAlwaysFinal = [...new Set(completedTrials.flatMap((t) => Object.keys(t.lastLogged ?? {}).filter((m) => !(m in t.final))))];
+  const metricNames = [...new Set([...summary.variants.flatMap((v) => Object.keys(v.metrics)), ...notAlwaysFinal])];
   if (primary) metricNames.sort((a, b) => (a === primary.name ? -1 : b === primary.name ? 1 : 0));
   if (metricNames.length) {
     blocks.push({ kind: 'heading', level: 3, text: 'Final metrics per variant' });
@@ -332,13 +335,34 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
           ...metricNames.map((m) => ci(v.metrics[m])),
           ...(summary.variants.some((x) => x.failed) ? [v.failed] : []),
         ]),
-        caption: 'mean ± half-width of the 95 % CI over completed trials; n = completed trials',
+        caption: "values of each trial's last logged epoch (metrics logged without an epoch: their last value), mean ± half-width of the 95 % CI over completed trials; n = completed trials; – where the last epoch did not log the metric",
       },
     });
+    if (notAlwaysFinal.length) {
+      blocks.push({ kind: 'heading', level: 3, text: 'Last logged value of metrics missing from the last epoch' });
+      blocks.push({
+        kind: 'table',
+        table: {
+          columns: ['variant', ...notAlwaysFinal],
+          rows: summary.variants.map((v) => [
+            v.label,
+            ...notAlwaysFinal.map((m) => {
+              const logged = completedTrials.filter((t) => t.variant === v.variant && t.lastLogged?.[m]).map((t) => t.lastLogged[m]);
+              if (logged.length === 0) return '–';
+              const epochs = [...new Set(logged.map((l) => l.epoch).filter((e): e is number => e !== undefined))].sort((a, b) => a - b);
+              const at = epochs.length === 0 ? '' : epochs.length === 1 ? `, at epoch ${epochs[0]}` : `, at epochs ${epochs[0]}–${epochs[epochs.length - 1]}`;
+              return `${describeMeanCI(meanCI95(logged.map((l) => l.value)))}${at}`;
+            }),
+          ]),
+          caption: 'last logged value (not a final value): the latest epoch at which each trial logged the metric, mean ± half-width of the 95 % CI',
+        },
+      });
+    }
   } else {
     blocks.push({ kind: 'paragraph', text: 'No numeric metrics were logged.' });
   }
-  if (primary && summary.variants.some((v) => v.best)) {
+  // A best over one value per trial is that value again: only shown when the metric was tracked during training.
+  if (primary && summary.variants.some((v) => v.best) && completedTrials.some((t) => (t.primaryLogged ?? 0) > 1)) {
     blocks.push({ kind: 'heading', level: 3, text: `Best ${primary.name} during training` });
     blocks.push({
       kind: 'table',

@@ -58,6 +58,16 @@ export interface RunOptions extends ExecuteOptions {
   onRunDir?: (runDir: string) => void;
 }
 
+/** Worker processes each report the same backend warnings: the user hears each message once per run. */
+function logEachOnce(log: (message: string) => void): (message: string) => void {
+  const seen = new Set<string>();
+  return (message) => {
+    if (seen.has(message)) return;
+    seen.add(message);
+    log(message);
+  };
+}
+
 /** This package's version, from its package.json (source or dist layout). */
 export function ownVersion(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -177,7 +187,7 @@ function planWithSources(experiment: Experiment, configFile: string | undefined,
  * and writes summary.json and the report. Returns the run folder.
  */
 export async function runExperiment(experiment: Experiment, options: RunOptions = {}): Promise<string> {
-  const log = options.log ?? ((message: string) => console.warn(message));
+  const log = logEachOnce(options.log ?? ((message: string) => console.warn(message)));
   const plan = planWithSources(experiment, options.configFile, options.overrides);
   const file = options.experimentFile ? resolve(options.experimentFile) : experiment.file;
 
@@ -232,7 +242,7 @@ export async function resumeRun(
   experiments?: Record<string, Experiment> | Experiment[],
   options: ExecuteOptions = {},
 ): Promise<string> {
-  const log = options.log ?? ((message: string) => console.warn(message));
+  const log = logEachOnce(options.log ?? ((message: string) => console.warn(message)));
   const config = readRunConfig(runDir);
   const list = Array.isArray(experiments) ? experiments : experiments ? Object.values(experiments) : [];
   let experiment = list.find((e) => e.name === config.experiment.name);

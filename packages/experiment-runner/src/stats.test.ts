@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fixture from '../fixtures/stats-fixture.json';
-import { describeComparison, describeMeanCI, formatP, meanCI95, pairedComparison, signFlipPermutationTest, wilcoxonSignedRank } from './stats';
+import { describeComparison, describeMeanCI, formatP, meanCI95, pairedComparison, pairedTTest, signFlipPermutationTest, wilcoxonSignedRank } from './stats';
 
 describe('meanCI95', () => {
   it('matches a hand-worked t-interval', () => {
@@ -28,6 +28,39 @@ describe('meanCI95', () => {
       expect(ci.hi!).toBeCloseTo(c.ciA[1], 9);
     });
   }
+});
+
+describe('zero spread and single values', () => {
+  it('says n = 1 has no CI, and gives equal values an exact zero-width interval named as such', () => {
+    expect(describeMeanCI(meanCI95([0.7]))).toBe('0.7 (n = 1: no CI from a single value)');
+    // 0.1 + 0.1 + 0.1 = 0.30000000000000004: the plain formula leaves sd ≈ 1.6e-17, not 0.
+    const ci = meanCI95([0.1, 0.1, 0.1]);
+    expect(ci).toMatchObject({ n: 3, mean: 0.1, sd: 0, lo: 0.1, hi: 0.1, halfWidth: 0, allEqual: true });
+    expect(describeMeanCI(ci)).toBe('0.1 ± 0 (n = 3, all values equal: no spread observed, so the zero-width CI says little)');
+    expect(meanCI95([0.1, 0.2]).allEqual).toBeUndefined();
+  });
+
+  it('calls n = 2 identical differences degenerate, not significant (t would be ∞, p = 0)', () => {
+    // Differences 0.84 − 0.83 and 0.80 − 0.79: both 0.01 on paper, different in the last bits.
+    const r = pairedComparison([0.84, 0.8], [0.83, 0.79]);
+    expect(r).toMatchObject({ n: 2, allDifferencesEqual: true, ci95: null, tTest: null, wilcoxon: null, permutation: null });
+    expect(r.diff).toBeCloseTo(0.01, 12);
+    const text = describeComparison(r, { a: 'A', b: 'B', metric: 'acc' });
+    expect(text).toBe('A − B on acc = 0.01: all 2 paired differences are equal (d = 0.01), so their spread is zero and no test is possible; no verdict of significance at n = 2.');
+    expect(text).not.toMatch(/significant at the/);
+    expect(pairedTTest([0.01, 0.01, 0.01])).toBeNull();
+  });
+
+  it('treats all-zero differences the same way, and still tests differences that vary', () => {
+    const same = pairedComparison([0.5, 0.6, 0.7], [0.5, 0.6, 0.7]);
+    expect(same).toMatchObject({ diff: 0, allDifferencesEqual: true, tTest: null });
+    expect(describeComparison(same, { a: 'A', b: 'B', metric: 'acc' })).toContain('all 3 paired differences are equal (d = 0)');
+    const varied = pairedComparison([1.1, 1.2], [1, 1]);
+    expect(varied.allDifferencesEqual).toBe(false);
+    // d = 0.1, 0.2: mean 0.15, sd 0.0707, t = 0.15 / 0.05 = 3, df 1: p = 2 · (1/2 − atan(3)/π) = 0.2048.
+    expect(varied.tTest!.t).toBeCloseTo(3, 9);
+    expect(varied.tTest!.p).toBeCloseTo(1 - (2 / Math.PI) * Math.atan(3), 9);
+  });
 });
 
 describe('pairedComparison against SciPy', () => {

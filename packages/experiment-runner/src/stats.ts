@@ -6,10 +6,15 @@ export interface MeanCI {
   mean: number;
   /** Sample standard deviation (n − 1); null when n < 2. */
   sd: number | null;
-  /** Bounds of the 95 % t-interval for the mean; null when n < 2. */
+  /**
+   * Bounds of the 95 % t-interval for the mean; null when n < 2. When every value is equal (to 12
+   * significant digits) sd is exactly 0 and the interval has zero width: see `allEqual`.
+   */
   lo: number | null;
   hi: number | null;
   halfWidth: number | null;
+  /** n ≥ 2 values that are all equal: no spread was observed, so the zero-width interval says little. */
+  allEqual?: boolean;
 }
 
 export interface PairedComparison {
@@ -20,12 +25,18 @@ export interface PairedComparison {
   diff: number;
   /** 95 % t-interval of the mean difference; null when n < 2. */
   ci95: [number, number] | null;
-  /** Paired t-test. */
+  /** Paired t-test; null when n < 2 or when every difference is equal (see `allDifferencesEqual`). */
   tTest: { t: number; df: number; p: number } | null;
   /** Wilcoxon signed-rank test (zero differences dropped), exact for n ≤ 50, normal approximation above. */
   wilcoxon: { statistic: number; p: number; exact: boolean; nonZero: number } | null;
   /** Sign-flip permutation test of the mean difference: exact for n ≤ 16, else seeded Monte Carlo. */
   permutation: { p: number; exact: boolean; resamples: number } | null;
+  /**
+   * n ≥ 2 paired differences that are all equal (to 12 significant digits): zero spread, a degenerate
+   * case in which no test is possible (t would be ±∞ or 0/0), so `ci95`, `tTest`, `wilcoxon` and
+   * `permutation` are null and no verdict of significance is drawn.
+   */
+  allDifferencesEqual: boolean;
 }
 
 function mean(values: number[]): number {
@@ -50,18 +61,22 @@ export function meanCI95(values: number[]): MeanCI {
   const n = values.length;
   const m = mean(values);
   if (n < 2) return { n, mean: m, sd: null, lo: null, hi: null, halfWidth: null };
+  // Equal values summed in floating point leave an sd of ~1e-17 rather than 0; say it is exactly 0.
+  if (allEqual(values)) return { n, mean: values[0], sd: 0, lo: values[0], hi: values[0], halfWidth: 0, allEqual: true };
   const sd = sampleSd(values);
   const halfWidth = tQuantile(0.975, n - 1) * (sd / Math.sqrt(n));
   return { n, mean: m, sd, lo: m - halfWidth, hi: m + halfWidth, halfWidth };
 }
 
-/** Two-sided paired t-test on the differences. */
+/**
+ * Two-sided paired t-test on the differences; null when n < 2 or when all differences are equal
+ * (zero variance: t would be ±∞ with p = 0, or 0/0, neither a test result).
+ */
 export function pairedTTest(diffs: number[]): { t: number; df: number; p: number } | null {
   const n = diffs.length;
-  if (n < 2) return null;
+  if (n < 2 || allEqual(diffs)) return null;
   const sd = sampleSd(diffs);
   const m = mean(diffs);
-  if (sd === 0) return { t: m === 0 ? 0 : Math.sign(m) * Infinity, df: n - 1, p: m === 0 ? 1 : 0 };
   const t = m / (sd / Math.sqrt(n));
   return { t, df: n - 1, p: Math.min(1, 2 * tCdf(-Math.abs(t), n - 1)) };
 }
@@ -70,6 +85,12 @@ export function pairedTTest(diffs: number[]): { t: number; df: number; p: number
 // digits lets them tie, as they do on paper.
 function roundNoise(x: number): number {
   return x === 0 ? 0 : Number(x.toPrecision(12));
+}
+
+/** Whether every value equals the first to 12 significant digits (floating-point noise ignored). */
+function allEqual(values: number[]): boolean {
+  const first = roundNoise(values[0]);
+  return values.every((v) => roundNoise(v) === first);
 }
 
 /** Ranks with ties given their average rank (1-based). */
@@ -190,15 +211,19 @@ export function pairedComparison(a: number[], b: number[], options: { seed?: num
   if (a.length !== b.length) throw new Error(`pairedComparison: a and b must pair up, got lengths ${a.length} and ${b.length}`);
   const diffs = a.map((v, i) => v - b[i]);
   const ci = meanCI95(diffs);
+  const base = { n: a.length, meanA: mean(a), meanB: mean(b), diff: ci.mean };
+  if (ci.allEqual) {
+    // Identical differences usually mean the repetitions did not vary (a seed that changes nothing),
+    // so they are not independent evidence; even the rank tests would only count signs.
+    return { ...base, ci95: null, tTest: null, wilcoxon: null, permutation: null, allDifferencesEqual: true };
+  }
   return {
-    n: a.length,
-    meanA: mean(a),
-    meanB: mean(b),
-    diff: ci.mean,
+    ...base,
     ci95: ci.lo === null || ci.hi === null ? null : [ci.lo, ci.hi],
     tTest: pairedTTest(diffs),
     wilcoxon: wilcoxonSignedRank(diffs),
     permutation: signFlipPermutationTest(diffs, options),
+    allDifferencesEqual: false,
   };
 }
 
@@ -219,9 +244,13 @@ export function formatP(p: number | null | undefined): string {
   return `p = ${p < 0.1 ? Number(p.toPrecision(3)) : p.toFixed(2)}`;
 }
 
-/** "0.826 ± 0.0335 (95 % CI, n = 5)", or "0.826 (n = 1, no CI)". */
+/**
+ * "0.826 ± 0.0335 (95 % CI, n = 5)"; "0.826 (n = 1: no CI from a single value)"; "0.8 ± 0 (n = 3, all
+ * values equal: no spread observed, so the zero-width CI says little)".
+ */
 export function describeMeanCI(ci: MeanCI): string {
-  if (ci.halfWidth === null) return `${formatNumber(ci.mean)} (n = ${ci.n}, no CI)`;
+  if (ci.halfWidth === null) return `${formatNumber(ci.mean)} (n = ${ci.n}${ci.n === 1 ? ': no CI from a single value' : ', no CI'})`;
+  if (ci.allEqual) return `${formatNumber(ci.mean)} ± 0 (n = ${ci.n}, all values equal: no spread observed, so the zero-width CI says little)`;
   return `${formatNumber(ci.mean)} ± ${formatNumber(ci.halfWidth)} (95 % CI, n = ${ci.n})`;
 }
 
@@ -236,6 +265,11 @@ export function describeComparison(
 ): string {
   const alpha = labels.alpha ?? 0.05;
   const head = `${labels.a} − ${labels.b} on ${labels.metric} = ${formatNumber(result.diff)}`;
+  // Also recognised from the numbers, for results made before `allDifferencesEqual` existed.
+  const equalDifferences = result.allDifferencesEqual || (result.n >= 2 && result.ci95 !== null && result.ci95[0] === result.ci95[1]);
+  if (result.n >= 2 && equalDifferences) {
+    return `${head}: all ${result.n} paired differences are equal (d = ${formatNumber(result.diff)}), so their spread is zero and no test is possible; no verdict of significance at n = ${result.n}.`;
+  }
   if (result.n < 2 || !result.tTest) return `${head}: cannot be tested with n = ${result.n} pair${result.n === 1 ? '' : 's'}.`;
   const ci = result.ci95 ? ` (95 % CI ${formatNumber(result.ci95[0])} to ${formatNumber(result.ci95[1])})` : '';
   const tests = [`paired t-test ${formatP(result.tTest.p)}`];

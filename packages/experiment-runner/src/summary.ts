@@ -15,10 +15,23 @@ export interface TrialSummary {
   attempt: number;
   durationMs?: number;
   error?: { message: string; stack?: string };
-  /** Last logged value of every numeric metric. */
+  /**
+   * The trial's final values: the row of its last logged epoch (every line logged with that epoch,
+   * or with the last step when no line has an epoch), overlaid by lines logged without an epoch after
+   * it; metrics only ever logged without an epoch (say test accuracy after training) keep their last
+   * value. A per-epoch metric that is null or absent in the last epoch's row is absent here (shown as
+   * "–"), not taken from an earlier epoch: see `lastLogged` for that.
+   */
   final: Record<string, number>;
+  /**
+   * Last logged numeric value of every metric, whatever its epoch, with that epoch: for metrics logged
+   * only at some epochs (probes). Not the final value when it comes from an earlier epoch.
+   */
+  lastLogged: Record<string, { value: number; epoch?: number }>;
   /** Best value of the primary metric and the epoch it was reached. */
   best?: { value: number; epoch?: number };
+  /** How many numeric values of the primary metric the trial logged (a best of one value is just that value). */
+  primaryLogged?: number;
 }
 
 export interface VariantSummary {
@@ -92,6 +105,50 @@ function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: strin
   return undefined;
 }
 
+/** Which counter indexes a trial's rows: `epoch` if any line has one, else `step`, else none. */
+function rowKeyOf(lines: MetricsLine[]): 'epoch' | 'step' | undefined {
+  if (lines.some((l) => typeof l.epoch === 'number')) return 'epoch';
+  if (lines.some((l) => typeof l.step === 'number')) return 'step';
+  return undefined;
+}
+
+/** `final` and `lastLogged` of one trial's lines (in logging order); see `TrialSummary`. */
+export function finalValues(lines: MetricsLine[]): { final: Record<string, number>; lastLogged: Record<string, { value: number; epoch?: number }> } {
+  const isMetric = (key: string) => !NOT_SUMMARISED.has(key);
+  const numeric = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+  const lastLogged: Record<string, { value: number; epoch?: number }> = {};
+  for (const line of lines) {
+    for (const [key, value] of Object.entries(line)) {
+      if (isMetric(key) && numeric(value)) lastLogged[key] = { value, ...(typeof line.epoch === 'number' ? { epoch: line.epoch } : {}) };
+    }
+  }
+  const rowKey = rowKeyOf(lines);
+  if (!rowKey) return { final: Object.fromEntries(Object.entries(lastLogged).map(([k, v]) => [k, v.value])), lastLogged };
+  const keyed = (l: MetricsLine) => typeof l[rowKey] === 'number';
+  let lastIndex = -1;
+  lines.forEach((l, i) => {
+    if (keyed(l)) lastIndex = i;
+  });
+  const lastRow = lines[lastIndex][rowKey];
+  const perRow = new Set(lines.filter(keyed).flatMap((l) => Object.keys(l).filter(isMetric)));
+  const final: Record<string, number> = {};
+  // Trial-level metrics (never logged with the row counter): their last value.
+  for (const line of lines) {
+    if (keyed(line)) continue;
+    for (const [key, value] of Object.entries(line)) if (isMetric(key) && !perRow.has(key) && numeric(value)) final[key] = value;
+  }
+  // The last row, then what was logged without a counter after it (it happened later).
+  lines.forEach((line, i) => {
+    if (keyed(line) ? line[rowKey] !== lastRow : i < lastIndex) return;
+    for (const [key, value] of Object.entries(line)) {
+      if (!isMetric(key)) continue;
+      if (numeric(value)) final[key] = value;
+      else delete final[key];
+    }
+  });
+  return { final, lastLogged };
+}
+
 /** Reads a run folder and computes per-trial finals, per-variant mean ± 95 % CI and paired comparisons. */
 export function summarizeRun(runDir: string): RunSummary {
   const config = readRunConfig(runDir);
@@ -104,15 +161,16 @@ export function summarizeRun(runDir: string): RunSummary {
   }
   const trials: TrialSummary[] = config.trials.map((spec) => {
     const status = readTrialStatus(runDir, spec.id);
-    const final: Record<string, number> = {};
+    const own = byTrial.get(spec.id) ?? [];
+    const { final, lastLogged } = finalValues(own);
     let best: { value: number; epoch?: number } | undefined;
-    for (const line of byTrial.get(spec.id) ?? []) {
-      for (const [key, value] of Object.entries(line)) {
-        if (NOT_SUMMARISED.has(key) || typeof value !== 'number' || !Number.isFinite(value)) continue;
-        final[key] = value;
-        if (primary && key === primary.name && (!best || (primary.goal === 'max' ? value > best.value : value < best.value))) {
-          best = { value, ...(typeof line.epoch === 'number' ? { epoch: line.epoch } : {}) };
-        }
+    let primaryLogged = 0;
+    for (const line of own) {
+      const value = primary ? line[primary.name] : undefined;
+      if (!primary || typeof value !== 'number' || !Number.isFinite(value)) continue;
+      primaryLogged++;
+      if (!best || (primary.goal === 'max' ? value > best.value : value < best.value)) {
+        best = { value, ...(typeof line.epoch === 'number' ? { epoch: line.epoch } : {}) };
       }
     }
     return {
@@ -126,7 +184,8 @@ export function summarizeRun(runDir: string): RunSummary {
       ...(status?.durationMs !== undefined ? { durationMs: status.durationMs } : {}),
       ...(status?.error ? { error: status.error } : {}),
       final,
-      ...(best ? { best } : {}),
+      lastLogged,
+      ...(best ? { best, primaryLogged } : {}),
     };
   });
 
