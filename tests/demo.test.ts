@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The root package does not depend on the workspace packages, so the runner's statistics are imported from its source.
-import { describeMeanCI, formatNumber, meanCI95, pairedComparison } from '@lab/experiment-runner';
+import { describeMeanCI, formatMeanCI, formatNumber, meanCI95, pairedComparison } from '@lab/experiment-runner';
 
 const run = promisify(execFile);
 const repo = resolve(import.meta.dirname, '..');
@@ -198,7 +198,7 @@ describe('pnpm demo --scale tiny', () => {
       for (const row of table.rows) {
         const done = completed(name);
         const values = config.trials.filter((t) => done.has(t.id) && t.variantLabel === row[0]).map((t) => f.get(t.id)![primary[name]]);
-        expect(row[column], `${name} ${row[0]}`).toBe(describeMeanCI(meanCI95(values)));
+        expect(row[column], `${name} ${row[0]}`).toBe(formatMeanCI(meanCI95(values)));
       }
     }
   });

@@ -20,6 +20,11 @@ export interface PrimaryMetric {
   name: string;
   /** Whether larger values are better (accuracy) or smaller (loss). */
   goal: 'max' | 'min';
+  /**
+   * Which paired comparisons the generic report makes: every variant against the first (default), or
+   * none, for experiments whose own report section compares the right pairs (e.g. within a frequency).
+   */
+  compare?: 'first-variant' | 'none';
 }
 
 export interface ExperimentDefinition<P extends Params = Params> {

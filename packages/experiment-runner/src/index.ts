@@ -27,6 +27,7 @@ export type { ExecuteOptions, RunOptions } from './run-experiment';
 export {
   describeComparison,
   describeMeanCI,
+  formatMeanCI,
   formatNumber,
   formatP,
   meanCI95,

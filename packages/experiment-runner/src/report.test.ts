@@ -80,7 +80,7 @@ describe('buildReport', () => {
     expect(md).toContain('* **Experiment ID:** ' + runDir.split('/').pop());
     expect(md).toContain('* **Backend:** none (no TensorFlow.js)');
     expect(md).toContain('Each trial runs 5 epochs');
-    expect(md).toMatch(/\| step=0\.3 \| 3 \| [\d.]+ ± [\d.]+ \(95 % CI, n = 3\) \|/);
+    expect(md).toMatch(/\| step=0\.3 \| 3 \| [\d.]+ ± [\d.]+ \|/);
     expect(md).toMatch(/step=0\.3 − step=0\.1 on score = [\d.]+ \(95 % CI [\d.]+ to [\d.]+\); paired t-test p = [\d.]+.*(significant at the 5 % level \(n = 3\)|not significant at n = 3)/);
     expect(md).toContain('### Scores by seed');
     // score is logged every epoch: its best during training is worth a table.

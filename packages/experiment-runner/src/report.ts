@@ -8,7 +8,7 @@ import { loadExperiment } from './load-experiment';
 import { formatDuration } from './progress';
 import type { ReportContext, ReportFigure, ReportSection, ReportTable } from './report-types';
 import { byTrialThenSeq, readMetrics, readRunConfig, readRunState, slugify, type MetricsLine, type RunConfig } from './run-folder';
-import { describeComparison, describeMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
+import { describeComparison, describeMeanCI, formatMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
 import { summarizeRun, type RunSummary } from './summary';
 import type { VegaLiteSpec } from './trial-context';
 
@@ -31,7 +31,7 @@ export interface ReportResult {
 }
 
 function ci(m: MeanCI | undefined): string {
-  return m ? describeMeanCI(m) : '–';
+  return m ? formatMeanCI(m) : '–';
 }
 
 function flatten(value: unknown, prefix = ''): [string, string][] {
@@ -372,7 +372,7 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
           const epochs = summary.trials.filter((t) => t.variant === v.variant && t.status === 'completed' && t.best?.epoch !== undefined).map((t) => t.best!.epoch!);
           return [v.label, v.n, ci(v.best), epochs.length ? formatNumber(epochs.reduce((s, e) => s + e, 0) / epochs.length) : '–'];
         }),
-        caption: `${primary.goal === 'max' ? 'highest' : 'lowest'} value reached by each trial`,
+        caption: `${primary.goal === 'max' ? 'highest' : 'lowest'} value reached by each trial; mean ± half-width of the 95 % CI over trials`,
       },
     });
   }

@@ -10,7 +10,7 @@ import { InputError } from './input-error';
 export interface RunConfig {
   id: string;
   createdAt: string;
-  experiment: { name: string; description: string; background?: string; hypotheses: string[]; file?: string; primaryMetric?: { name: string; goal: 'max' | 'min' } };
+  experiment: { name: string; description: string; background?: string; hypotheses: string[]; file?: string; primaryMetric?: { name: string; goal: 'max' | 'min'; compare?: 'first-variant' | 'none' } };
   params: Params;
   sweep: SweepSpec;
   seeds: number[];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fixture from '../fixtures/stats-fixture.json';
-import { describeComparison, describeMeanCI, formatP, meanCI95, pairedComparison, pairedTTest, signFlipPermutationTest, wilcoxonSignedRank } from './stats';
+import { describeComparison, describeMeanCI, formatMeanCI, formatNumber, formatP, meanCI95, pairedComparison, pairedTTest, signFlipPermutationTest, wilcoxonSignedRank } from './stats';
 
 describe('meanCI95', () => {
   it('matches a hand-worked t-interval', () => {
@@ -162,5 +162,13 @@ describe('sentences from numbers', () => {
     expect(formatP(0.234)).toBe('p = 0.23');
     expect(describeMeanCI(meanCI95([1, 2, 3, 4, 5]))).toBe('3 ± 1.96 (95 % CI, n = 5)');
     expect(describeComparison(pairedComparison([1], [0]), { a: 'x', b: 'y', metric: 'm' })).toContain('cannot be tested with n = 1 pair');
+  });
+});
+
+describe('formatMeanCI', () => {
+  it('gives the compact table-cell form: mean ± half-width, nothing else', () => {
+    // [1, 2, 3]: mean 2, sd 1, t(0.975, 2) = 4.302653 → half-width 4.302653 / √3 = 2.48414 (worked by hand).
+    expect(formatMeanCI(meanCI95([1, 2, 3]))).toBe(`${formatNumber(2)} ± ${formatNumber(2.48414)}`);
+    expect(formatMeanCI(meanCI95([0.5]))).toBe(formatNumber(0.5));
   });
 });

@@ -248,6 +248,12 @@ export function formatP(p: number | null | undefined): string {
  * "0.826 ± 0.0335 (95 % CI, n = 5)"; "0.826 (n = 1: no CI from a single value)"; "0.8 ± 0 (n = 3, all
  * values equal: no spread observed, so the zero-width CI says little)".
  */
+/** The compact form for a table cell whose caption and n column already say what the interval is: "0.46 ± 0.14". */
+export function formatMeanCI(ci: MeanCI): string {
+  if (ci.halfWidth === null) return formatNumber(ci.mean);
+  return `${formatNumber(ci.mean)} ± ${formatNumber(ci.halfWidth)}`;
+}
+
 export function describeMeanCI(ci: MeanCI): string {
   if (ci.halfWidth === null) return `${formatNumber(ci.mean)} (n = ${ci.n}${ci.n === 1 ? ': no CI from a single value' : ', no CI'})`;
   if (ci.allEqual) return `${formatNumber(ci.mean)} ± 0 (n = ${ci.n}, all values equal: no spread observed, so the zero-width CI says little)`;

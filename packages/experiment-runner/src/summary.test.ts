@@ -88,3 +88,29 @@ describe('summary and report of a metric logged only at probe epochs', () => {
     expect(compareRuns([runDir], { metric: 'gns' }).rows.every((r) => r.value === undefined)).toBe(true);
   });
 });
+
+describe("primaryMetric.compare: 'none'", () => {
+  it('leaves out the generic comparisons against the first variant, and only those', async () => {
+    const make = (compare?: 'none') =>
+      defineExperiment({
+        name: `cmp-${compare ?? 'default'}`,
+        description: 'two arms, comparisons on or off',
+        hypotheses: [],
+        params: { arm: 'a' },
+        sweep: { list: [{ arm: 'a' }, { arm: 'b' }] },
+        seeds: 3,
+        backend: 'none',
+        primaryMetric: { name: 'acc', goal: 'max', ...(compare ? { compare } : {}) },
+        async trial(params, seed, ctx) {
+          ctx.log({ acc: (params.arm === 'b' ? 0.1 : 0) + [0.5, 0.7, 0.6][seed] + seed * seed * 0.01 * (params.arm === 'b' ? 1 : -1) });
+        },
+      });
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-compare-'));
+    const quiet = { runsDir, workers: 0, progress: 'none' as const, log: () => {}, report: false };
+    const withComparisons = summarizeRun(await runExperiment(make(), quiet));
+    const without = summarizeRun(await runExperiment(make('none'), quiet));
+    expect(withComparisons.comparisons).toHaveLength(1);
+    expect(without.comparisons).toHaveLength(0);
+    expect(without.variants.map((v) => v.metrics.acc?.mean)).toEqual(withComparisons.variants.map((v) => v.metrics.acc?.mean));
+  });
+});

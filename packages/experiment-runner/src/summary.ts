@@ -94,7 +94,7 @@ export function variantName(config: RunConfig, variant: number): string {
   return label ? label : `variant ${variant}`;
 }
 
-function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: string; goal: 'max' | 'min' } | undefined {
+function primaryMetricOf(config: RunConfig, lines: MetricsLine[]): { name: string; goal: 'max' | 'min'; compare?: 'first-variant' | 'none' } | undefined {
   if (config.experiment.primaryMetric) return config.experiment.primaryMetric;
   for (const line of lines) {
     for (const [key, value] of Object.entries(line)) {
@@ -212,7 +212,7 @@ export function summarizeRun(runDir: string): RunSummary {
   });
 
   const comparisons: VariantComparison[] = [];
-  if (primary) {
+  if (primary && primary.compare !== 'none') {
     const baseline = trials.filter((t) => t.variant === variantIds[0]);
     for (const variant of variantIds.slice(1)) {
       const { a, b } = pairByRepetition(trials.filter((t) => t.variant === variant), baseline, primary.name);
