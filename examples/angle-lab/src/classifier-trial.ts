@@ -1,10 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrialContext } from '@lab/experiment-runner';
+import type { GHMSoftmaxJSON } from '@lab/ghm-loss';
 import { GHMStatsRecorder, type GHMStatsRecorderJSON } from '@lab/grad-probe';
 import { accuracy, confusionMatrix, fit, pairwiseAngleAccuracy, tensorData } from '@lab/ranking-models';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
 import { buildClassifier, classificationLoss, ensureTrainingKernels, type ModelParams } from './model-setup';
-import { argMaxRows, matrixToJson, runFolds } from './trial-helpers';
+import {
+  argMaxRows,
+  loadEpochCheckpoint,
+  matrixToJson,
+  runFolds,
+  saveEpochCheckpoint,
+  stopIfAborted,
+} from './trial-helpers';
 
 /** Parameters of every angle-classifier experiment (frequency-loss, ghm-sensitivity, material, fusion). */
 export type ClassifierParams = DataParams &
@@ -41,6 +49,12 @@ export interface ClassifierEvaluation {
   ghm?: GHMStatsRecorderJSON;
 }
 
+/** What a classifier trial checkpoints besides fit's state, after every epoch. */
+interface ClassifierCheckpoint {
+  ghm: GHMSoftmaxJSON | null;
+  ghmRecorder: GHMStatsRecorderJSON;
+}
+
 /** Tie-break of the epoch selection: among epochs of equal validation accuracy, lower cross-entropy wins. */
 const TIE_BREAK = 1e-3;
 
@@ -74,9 +88,13 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
     yVal: tf.tensor1d(labelsOf(split.validation), 'int32'),
     xTest: featureTensor(features, split.test, size, channels),
   };
+  // An interrupted attempt left a checkpoint: resume after its epoch with its weights, optimiser,
+  // history, GHM state and recorded GHM statistics.
+  const resumed = loadEpochCheckpoint<ClassifierCheckpoint>(ctx);
+  const restore = resumed?.trial.ghm ?? undefined;
+  const loss = classificationLoss(params.loss, { bins: params.bins, alpha: params.alpha, ...(restore ? { restore } : {}) });
+  const recorder = resumed ? GHMStatsRecorder.fromJSON(resumed.trial.ghmRecorder) : new GHMStatsRecorder();
   const model = buildClassifier(params, seed, [size, size, channels], data.angles.length);
-  const loss = classificationLoss(params.loss, { bins: params.bins, alpha: params.alpha });
-  const recorder = new GHMStatsRecorder();
   try {
     const history = await fit(model, {
       train: tensorData(tensors.xTrain, tensors.yTrain),
@@ -94,11 +112,15 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
       },
       monitor: { metric: 'selection', mode: 'max' },
       restoreBest: true,
+      ...(resumed ? { resume: resumed.fit } : {}),
       hooks: {
-        afterEpoch: ({ epoch, record }) => {
+        afterEpoch: ({ epoch, record, snapshot }) => {
           ctx.log({ epoch, train_loss: record.trainLoss, val_loss: record.validation!.ce, val_acc: record.validation!.accuracy });
           if (loss.ghm) recorder.record(epoch, loss.ghm.stats());
+          const trialState: ClassifierCheckpoint = { ghm: loss.ghm ? loss.ghm.toJSON() : null, ghmRecorder: recorder.toJSON() };
+          saveEpochCheckpoint(ctx, snapshot(), trialState);
           ctx.progress(epoch, params.epochs, `val_acc ${record.validation!.accuracy.toFixed(3)}`);
+          stopIfAborted(ctx, epoch);
         },
       },
     });

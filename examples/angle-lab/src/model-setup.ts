@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { GHMSoftmax, softmaxCrossEntropy } from '@lab/ghm-loss';
+import { GHMSoftmax, softmaxCrossEntropy, type GHMSoftmaxJSON } from '@lab/ghm-loss';
 import { createAngleClassifier, createAngleRanker, type AngleClassifier, type AngleRanker, type LossFn } from '@lab/ranking-models';
 import { useFastTraining } from '@lab/tfjs-train';
 
@@ -56,7 +56,8 @@ export interface ClassificationLoss {
   dispose(): void;
 }
 
-export function classificationLoss(loss: string, options: { bins: number; alpha: number }): ClassificationLoss {
+/** `restore`: GHM state saved in a trial checkpoint (its bins and momentum must match the params). */
+export function classificationLoss(loss: string, options: { bins: number; alpha: number; restore?: GHMSoftmaxJSON }): ClassificationLoss {
   if (loss === 'ce') {
     return {
       kind: 'ce',
@@ -65,7 +66,11 @@ export function classificationLoss(loss: string, options: { bins: number; alpha:
     };
   }
   if (loss === 'ghm') {
-    const ghm = new GHMSoftmax({ bins: options.bins, momentum: options.alpha });
+    const ghm = options.restore ? GHMSoftmax.fromJSON(options.restore) : new GHMSoftmax({ bins: options.bins, momentum: options.alpha });
+    if (ghm.bins !== options.bins || ghm.momentum !== options.alpha) {
+      ghm.dispose();
+      throw new Error(`checkpoint: GHM state has bins ${ghm.bins}, momentum ${ghm.momentum}; params say bins ${options.bins}, alpha ${options.alpha}`);
+    }
     return {
       kind: 'ghm',
       ghm,

@@ -27,7 +27,7 @@ import {
 import { angleLabel } from './report-kit';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
 import { buildRanker, ensureTrainingKernels, type ModelParams } from './model-setup';
-import { matrixToJson } from './trial-helpers';
+import { loadEpochCheckpoint, matrixToJson, saveEpochCheckpoint, stopIfAborted } from './trial-helpers';
 
 /** Parameters of the ranker experiments (ranker-gradients, batch-size). */
 export type RankerParams = DataParams &
@@ -95,6 +95,13 @@ function meanOffDiagonal(matrix: number[][]): number {
   return count ? sum / count : NaN;
 }
 
+/** What a ranker trial checkpoints besides fit's state, after every epoch: the probes so far. */
+interface RankerCheckpoint {
+  probes: GradientProbe[];
+  gnsTracker: GNSTrackerJSON;
+  dimension: number;
+}
+
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 
 /**
@@ -116,6 +123,9 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
   const clipName = (index: number) => `${angleLabel(data.groups[index].angleDeg)}/${data.groups[index].take}`;
   const xTrain = featureTensor(features, split.train, size, channels);
   const xVal = featureTensor(features, split.validation, size, channels);
+  // An interrupted attempt left a checkpoint: resume after its epoch with its weights, optimiser,
+  // history and the probes it had run.
+  const resumed = loadEpochCheckpoint<RankerCheckpoint>(ctx);
   const model = buildRanker(params, seed, [size, size, channels]);
   const lossFn = pairScoresLoss((s1, s2, y) => marginRankingLoss(s1, s2, y, params.margin));
 
@@ -127,9 +137,9 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
   const probePairs = randomPairs(trainAngles, probeCount, seed * 1000 + 999);
   const probeData = pairData(xTrain, probePairs);
   const projection = params.projectionDim > 0 ? new RandomProjection({ k: params.projectionDim, seed }) : undefined;
-  const tracker = new GNSTracker();
-  const probes: GradientProbe[] = [];
-  let dimension = 0;
+  const tracker = resumed ? GNSTracker.fromJSON(resumed.trial.gnsTracker) : new GNSTracker();
+  const probes: GradientProbe[] = resumed ? resumed.trial.probes : [];
+  let dimension = resumed?.trial.dimension ?? 0;
 
   const scoresOf = (x: tf.Tensor) => tf.tidy(() => Array.from(model.predict(x).dataSync()));
   // Inference-mode batch norm: a pair "batch" of one would otherwise be normalised by itself, and the
@@ -199,6 +209,7 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
       batchSize: params.batchSize,
       epochs: params.epochs,
       seed,
+      ...(resumed ? { resume: resumed.fit } : {}),
       validationMetrics: (output, target) => {
         const scores = output.arraySync() as number[][];
         const y = Array.from(target.dataSync());
@@ -209,7 +220,7 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
         beforeEpoch: ({ epoch }) => {
           if (epoch > 1) epochPairs = randomPairs(trainAngles, params.pairsPerEpoch, seed * 1000 + epoch);
         },
-        afterEpoch: async ({ epoch, record }) => {
+        afterEpoch: async ({ epoch, record, snapshot }) => {
           ctx.log({
             epoch,
             train_loss: record.trainLoss,
@@ -218,7 +229,10 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
             val_tau: kendallTau(scoresOf(xVal), valAngles),
           });
           if (epoch % params.probeEvery === 0) await probe(epoch);
+          const trialState: RankerCheckpoint = { probes, gnsTracker: tracker.toJSON(), dimension };
+          saveEpochCheckpoint(ctx, snapshot(), trialState);
           ctx.progress(epoch, params.epochs);
+          stopIfAborted(ctx, epoch);
         },
       },
     });

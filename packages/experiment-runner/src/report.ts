@@ -6,7 +6,7 @@ import { renderVegaLite } from './figures';
 import { escapeHtml, escapeMarkdown, markdownToHtml } from './html';
 import { loadExperiment } from './load-experiment';
 import { formatDuration } from './progress';
-import type { ReportContext, ReportFigure, ReportSection, ReportTable } from './report-types';
+import type { ReportContext, ReportSection, ReportTable } from './report-types';
 import { byTrialThenSeq, readMetrics, readRunConfig, readRunState, slugify, type MetricsLine, type RunConfig } from './run-folder';
 import { describeComparison, describeMeanCI, formatMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
 import { summarizeRun, type RunSummary } from './summary';

@@ -181,7 +181,12 @@ describe('state', () => {
     expect(restored.stats().accumulator).toEqual(stats.accumulator);
     expect(restored.loss(b, labels).dataSync()[0]).toBe(ghm.loss(b, labels).dataSync()[0]);
     expect(restored.stats().calls).toBe(2);
+    // The running per-bin totals come along too, so a resumed run's meanWeightPerBin is the uninterrupted one's.
+    expect(restored.stats().cumulativeCounts).toEqual(ghm.stats().cumulativeCounts);
+    expect(restored.stats().meanWeightPerBin).toEqual(ghm.stats().meanWeightPerBin);
     expect(() => GHMSoftmax.fromJSON({ ...ghm.toJSON(), state: { accumulator: [1], calls: 0 } })).toThrow(/state.accumulator/);
+    const badTotals = { ...ghm.toJSON().state, cumulativeCounts: [1, 2] };
+    expect(() => GHMSoftmax.fromJSON({ ...ghm.toJSON(), state: badTotals })).toThrow(/state.cumulativeCounts/);
     tf.dispose([labels, a, b]);
     ghm.dispose();
     restored.dispose();

@@ -29,6 +29,9 @@ export interface GHMStats {
 export interface GHMStateJSON {
   accumulator: number[];
   calls: number;
+  /** Running per-bin totals behind `stats().cumulativeCounts` / `meanWeightPerBin` (absent in older JSON: zeros). */
+  cumulativeCounts?: number[];
+  cumulativeWeighted?: number[];
 }
 
 /**
@@ -102,8 +105,13 @@ export class GradientDensity {
         total: tf.tidy(() => tf.variable(tf.scalar(0), false)),
       };
       if (this.pendingState !== null) {
-        const acc = this.pendingState.accumulator;
-        tf.tidy(() => this.vars!.accumulator.assign(tf.tensor1d(acc, 'float32')));
+        const { accumulator, cumulativeCounts, cumulativeWeighted } = this.pendingState;
+        const vars = this.vars;
+        tf.tidy(() => {
+          vars.accumulator.assign(tf.tensor1d(accumulator, 'float32'));
+          if (cumulativeCounts) vars.cumulativeCounts.assign(tf.tensor1d(cumulativeCounts, 'float32'));
+          if (cumulativeWeighted) vars.cumulativeWeighted.assign(tf.tensor1d(cumulativeWeighted, 'float32'));
+        });
         this.pendingState = null;
       }
     }
@@ -218,16 +226,20 @@ export class GradientDensity {
   }
 
   toJSON(): GHMStateJSON {
-    const accumulator =
-      this.vars !== null
-        ? Array.from(this.vars.accumulator.dataSync())
-        : this.pendingState
-          ? [...this.pendingState.accumulator]
-          : new Array<number>(this.bins).fill(0);
-    return { accumulator, calls: this.calls };
+    if (this.vars !== null) {
+      return {
+        accumulator: Array.from(this.vars.accumulator.dataSync()),
+        calls: this.calls,
+        cumulativeCounts: Array.from(this.vars.cumulativeCounts.dataSync()),
+        cumulativeWeighted: Array.from(this.vars.cumulativeWeighted.dataSync()),
+      };
+    }
+    if (this.pendingState !== null) return structuredClone(this.pendingState);
+    const zeros = () => new Array<number>(this.bins).fill(0);
+    return { accumulator: zeros(), calls: this.calls, cumulativeCounts: zeros(), cumulativeWeighted: zeros() };
   }
 
-  /** Restores the EMA accumulator and call count (the latest call's statistics are not restored). */
+  /** Restores the EMA accumulator, call count and running per-bin totals (the latest call's own statistics are not restored). */
   load(owner: string, state: GHMStateJSON): void {
     if (
       state === null ||
@@ -241,8 +253,20 @@ export class GradientDensity {
     if (typeof state.calls !== 'number' || !Number.isInteger(state.calls) || state.calls < 0) {
       throw new Error(`${owner}.fromJSON: field "state.calls" must be a non-negative integer`);
     }
+    for (const field of ['cumulativeCounts', 'cumulativeWeighted'] as const) {
+      const values = state[field];
+      if (values === undefined) continue;
+      if (!Array.isArray(values) || values.length !== this.bins || !values.every((x) => typeof x === 'number' && Number.isFinite(x) && x >= 0)) {
+        throw new Error(`${owner}.fromJSON: field "state.${field}" must be ${this.bins} finite non-negative numbers`);
+      }
+    }
     this.reset();
-    this.pendingState = { accumulator: [...state.accumulator], calls: state.calls };
+    this.pendingState = {
+      accumulator: [...state.accumulator],
+      calls: state.calls,
+      ...(state.cumulativeCounts ? { cumulativeCounts: [...state.cumulativeCounts] } : {}),
+      ...(state.cumulativeWeighted ? { cumulativeWeighted: [...state.cumulativeWeighted] } : {}),
+    };
     this.calls = state.calls;
   }
 }

@@ -52,7 +52,7 @@ export interface GHMStatsRecorderJSON {
 
 function validate(stats: GHMStatsLike, where: string): void {
   if (stats == null || typeof stats !== 'object') throw new Error(`${where}: stats must be the plain object from ghm-loss stats()`);
-  const { edges, counts, binWeights } = stats;
+  const { edges, counts } = stats;
   if (!Array.isArray(counts) || counts.length === 0 || !counts.every((c) => Number.isFinite(c) && c >= 0)) {
     throw new Error(`${where}: stats.counts must be a non-empty array of non-negative numbers`);
   }

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { AdamOptimizer, type AdamOptions } from './adam-optimizer';
+import { copyEpochRecords, type FitResumeState } from './fit-resume';
 import { BatchNormalizationLayerClass } from './pytorch-batch-norm';
 import { deriveSeed, shuffledIndices } from './seeded-random';
 import { disposeBatch, type Batch, type TrainingData } from './training-data';
@@ -56,6 +57,12 @@ export interface EpochContext {
 
 export interface EpochEndContext extends EpochContext {
   record: EpochRecord;
+  /**
+   * The state after this epoch (weights, optimiser moments, history, best weights), as plain data:
+   * pass it as `options.resume` to continue from here. Reads every variable back from the
+   * backend, so take it only when a checkpoint is wanted.
+   */
+  snapshot(): FitResumeState;
 }
 
 export interface BatchContext extends EpochContext {
@@ -124,6 +131,14 @@ export interface FitOptions {
   /** Put back the weights (batch-norm statistics included) of the best epoch at the end. Default false. */
   restoreBest?: boolean;
   hooks?: FitHooks;
+  /**
+   * Continue a training that stopped after `resume.epoch` (a `snapshot()` from an `afterEpoch`
+   * hook): the model's variables, the optimiser, the history and the best-epoch and
+   * early-stopping bookkeeping are set from it and training goes on at epoch `resume.epoch + 1`.
+   * With the same options, seed and backend the result equals an uninterrupted `fit`: the
+   * per-epoch shuffles depend on (seed, epoch) only.
+   */
+  resume?: FitResumeState;
 }
 
 export interface EpochRecord {
@@ -328,12 +343,41 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
   let stopBest = NaN;
   let epochsWithoutImprovement = 0;
   let stopRequested = false;
+  let firstEpoch = 1;
+  const snapshot = (epoch: number): FitResumeState => ({
+    epoch,
+    history: {
+      epochs: copyEpochRecords(history.epochs),
+      bestEpoch: history.bestEpoch,
+      bestValue: history.bestValue,
+      monitor: { ...history.monitor },
+      optimizerSteps: history.optimizerSteps,
+    },
+    earlyStopping: { best: stopBest, epochsWithoutImprovement },
+    weights: readValues(allVariablesOf(model.model)),
+    ...(options.restoreBest && bestWeights ? { bestWeights: readValues(bestWeights) } : {}),
+    optimizer: readOptimizer(optimizer),
+  });
 
   const lossOn = (input: ModelInput, target: tf.Tensor, opts: { training?: boolean } = {}): tf.Scalar =>
     withFrozenBatchNormStatistics(model.model, () => tf.tidy(() => lossFn(model.forward(input, { training: opts.training ?? true }), target, PROBE)));
 
   try {
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    if (options.resume) {
+      const restored = restoreFitState(model, optimizer, options.resume, { epochs, monitor, restoreBest: options.restoreBest ?? false });
+      Object.assign(history, restored.history);
+      bestRecord = history.epochs.find((r) => r.epoch === history.bestEpoch);
+      bestWeights = restored.bestWeights;
+      stopBest = options.resume.earlyStopping.best;
+      epochsWithoutImprovement = options.resume.earlyStopping.epochsWithoutImprovement;
+      firstEpoch = options.resume.epoch + 1;
+      // A snapshot of the epoch at which early stopping ended the first run resumes to that same end.
+      if (stopMonitor && epochsWithoutImprovement >= options.earlyStopping!.patience) {
+        history.stoppedEarly = true;
+        firstEpoch = epochs + 1;
+      }
+    }
+    for (let epoch = firstEpoch; epoch <= epochs; epoch++) {
       const started = performance.now();
       const base: EpochContext = { epoch, model, optimizer, requestStop: () => (stopRequested = true) };
       await hooks.beforeEpoch?.(base);
@@ -397,7 +441,7 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
           epochsWithoutImprovement++;
         }
       }
-      await hooks.afterEpoch?.({ ...base, record });
+      await hooks.afterEpoch?.({ ...base, record, snapshot: () => snapshot(epoch) });
       if (stopMonitor && epochsWithoutImprovement >= options.earlyStopping!.patience) {
         history.stoppedEarly = true;
         break;
@@ -414,4 +458,79 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
     tf.dispose(bestWeights ?? []);
     if (ownsOptimizer) optimizer.dispose();
   }
+}
+
+function readValues(tensors: readonly tf.Tensor[]): Float32Array[] {
+  return tensors.map((t) => {
+    if (t.dtype !== 'float32') throw new Error(`fit snapshot: variable ${(t as tf.Variable).name ?? ''} has dtype ${t.dtype}; only float32 variables can be saved`);
+    return Float32Array.from(t.dataSync() as Float32Array);
+  });
+}
+
+function readOptimizer(optimizer: AdamOptimizer): FitResumeState['optimizer'] {
+  const state = optimizer.getState();
+  try {
+    return { step: state.step, firstMoments: readValues(state.firstMoments), secondMoments: readValues(state.secondMoments) };
+  } finally {
+    tf.dispose([...state.firstMoments, ...state.secondMoments]);
+  }
+}
+
+function checkArrays(arrays: readonly Float32Array[] | undefined, variables: readonly tf.Variable[], field: string): Float32Array[] {
+  if (!Array.isArray(arrays) || arrays.length !== variables.length) {
+    throw new Error(`fit: options.resume.${field} must hold ${variables.length} Float32Arrays (one per variable), got ${Array.isArray(arrays) ? arrays.length : typeof arrays}`);
+  }
+  arrays.forEach((a, i) => {
+    if (!(a instanceof Float32Array) || a.length !== variables[i].size) {
+      throw new Error(`fit: options.resume.${field}[${i}] must be a Float32Array of ${variables[i].size} values (variable ${variables[i].name}, shape ${JSON.stringify(variables[i].shape)})`);
+    }
+  });
+  return arrays as Float32Array[];
+}
+
+/** Checks a resume state against this model and these options, then loads weights and optimiser. */
+function restoreFitState(
+  model: TrainableModel,
+  optimizer: AdamOptimizer,
+  resume: FitResumeState,
+  expected: { epochs: number; monitor: FitHistory['monitor']; restoreBest: boolean },
+): { history: Pick<FitHistory, 'epochs' | 'bestEpoch' | 'bestValue' | 'optimizerSteps'>; bestWeights?: tf.Tensor[] } {
+  if (!Number.isInteger(resume.epoch) || resume.epoch < 1 || resume.epoch > expected.epochs) {
+    throw new Error(`fit: options.resume.epoch must be an integer in 1..${expected.epochs} (options.epochs), got ${String(resume.epoch)}`);
+  }
+  const records = resume.history?.epochs;
+  if (!Array.isArray(records) || records.length !== resume.epoch || records.some((r, i) => r.epoch !== i + 1)) {
+    throw new Error(`fit: options.resume.history.epochs must hold the records of epochs 1..${resume.epoch}`);
+  }
+  const { monitor } = resume.history;
+  if (monitor.metric !== expected.monitor.metric || monitor.mode !== expected.monitor.mode || monitor.on !== expected.monitor.on) {
+    throw new Error(`fit: options.resume was taken monitoring ${JSON.stringify(monitor)}, these options monitor ${JSON.stringify(expected.monitor)}`);
+  }
+  const all = allVariablesOf(model.model);
+  const weights = checkArrays(resume.weights, all, 'weights');
+  const first = checkArrays(resume.optimizer?.firstMoments, optimizer.variables, 'optimizer.firstMoments');
+  const second = checkArrays(resume.optimizer?.secondMoments, optimizer.variables, 'optimizer.secondMoments');
+  const hasBest = resume.history.bestEpoch >= 1;
+  if (expected.restoreBest && hasBest && resume.bestWeights === undefined) {
+    throw new Error('fit: options.restoreBest is on but options.resume has no bestWeights (was the snapshot taken without restoreBest?)');
+  }
+  const best = expected.restoreBest && hasBest ? checkArrays(resume.bestWeights, all, 'bestWeights') : undefined;
+  all.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape, 'float32'))));
+  const toTensors = (arrays: Float32Array[]) => arrays.map((a, i) => tf.tensor(a, optimizer.variables[i].shape, 'float32'));
+  const firstMoments = toTensors(first);
+  const secondMoments = toTensors(second);
+  try {
+    optimizer.setState({ step: resume.optimizer.step, firstMoments, secondMoments });
+  } finally {
+    tf.dispose([...firstMoments, ...secondMoments]);
+  }
+  return {
+    history: {
+      epochs: copyEpochRecords(records),
+      bestEpoch: resume.history.bestEpoch,
+      bestValue: resume.history.bestValue,
+      optimizerSteps: resume.history.optimizerSteps,
+    },
+    ...(best ? { bestWeights: best.map((a, i) => tf.tensor(a, all[i].shape, 'float32')) } : {}),
+  };
 }

@@ -20,6 +20,8 @@ export type {
   MetricsFn,
   MonitorOptions,
 } from './fit';
+export { fitStateFromBytes, fitStateToBytes } from './fit-resume';
+export type { FitResumeState } from './fit-resume';
 export {
   accuracy,
   averageRanks,
