@@ -2,11 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineExperiment, readMetrics, readRunState, readTrialStatus, resumeRun, runExperiment, type Experiment, type TrialContext } from '@lab/experiment-runner';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClassifierEvaluation } from './classifier-trial';
 import { frequencyLossExperiment } from './experiment-frequency-loss';
 import { rankerGradientsExperiment } from './experiment-ranker-gradients';
 import type { RankerProbes } from './ranker-trial';
+import { simulateDataset } from './simulator';
 
 const quiet = { progress: 'none' as const, log: () => {}, report: false, workers: 0, backend: 'cpu' as const };
 const folders: string[] = [];
@@ -55,12 +56,19 @@ function checkpointBytes(runDir: string, trialId: string): number {
 
 // Smaller than the tiny scale (featureSize 32, width 1/8) to keep this test fast: it trains each trial twice.
 const NARROW = { featureSize: 16, width: 0.0625, smallInputStem: true };
+// The trials read their own simulated recordings and feature cache, so the test needs nothing generated before.
+const DATA = { data: '', cacheDir: '' };
+beforeAll(async () => {
+  DATA.data = tempDir('angle-lab-resume-data-');
+  DATA.cacheDir = tempDir('angle-lab-resume-cache-');
+  await simulateDataset({ root: DATA.data, materials: ['plastic'], frequenciesHz: [1000, 3000] });
+});
 
 describe('a trial killed mid-training resumes from its last epoch checkpoint', () => {
   it('classifier with GHM: interrupted after epoch 1, resumed, equals an uninterrupted run', async () => {
     const runsDir = tempDir('angle-lab-resume-');
     const overrides = {
-      params: { ...NARROW, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
+      params: { ...NARROW, ...DATA, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
       sweep: { list: [{}] },
       seeds: 1,
       folds: 2,
@@ -105,6 +113,7 @@ describe('a trial killed mid-training resumes from its last epoch checkpoint', (
     const overrides = {
       params: {
         ...NARROW,
+        ...DATA,
         validationFraction: 0.25,
         epochs: 2,
         probeEvery: 1,
