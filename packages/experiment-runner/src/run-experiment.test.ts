@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,10 @@ describe('runExperiment in process', () => {
     const runDir = await runExperiment(interrupting, { runsDir, workers: 0, signal: controller.signal, ...quiet });
     expect(readRunState(runDir)!.status).toBe('interrupted');
     expect(readTrialStatus(runDir, 'v1-s0')!.status).toBe('running');
+    // The interrupted trial keeps its checkpoint; completed ones have none left (resume never reruns them).
+    const checkpointFiles = (id: string) => readdirSync(join(runDir, 'trials', id)).filter((f) => f.startsWith('checkpoint'));
+    expect(checkpointFiles('v1-s0')).toContain('checkpoint.json');
+    expect(checkpointFiles('v0-s0')).toEqual([]);
     expect(readTrialStatus(runDir, 'v1-s1')).toBeUndefined();
     await resumeRun(runDir, [tiny], { workers: 0, ...quiet });
     expect(readRunState(runDir)!.status).toBe('completed');
@@ -98,6 +102,7 @@ describe('runExperiment in process', () => {
     // The interrupted trial restarted from its checkpoint (attempt 2); finished ones were not rerun.
     expect(readTrialStatus(runDir, 'v1-s0')!.attempt).toBe(2);
     expect(readTrialStatus(runDir, 'v0-s0')!.attempt).toBe(1);
+    expect(checkpointFiles('v1-s0')).toEqual([]);
   });
 });
 

@@ -27,6 +27,7 @@ import {
 } from './run-folder';
 import { writeSummary } from './summary';
 import { InputError } from './input-error';
+import { discardCheckpoint } from './trial-context';
 
 export interface ExecuteOptions {
   /** Parallel trials: child processes by default (one per core); 0 runs trials in this process. */
@@ -302,6 +303,7 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
       const base = { id: trial.id, attempt, startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), durationMs };
       if (outcome.status === 'completed') {
         writeTrialStatus(runDir, { ...base, status: 'completed' });
+        discardCheckpoint(join(runDir, 'trials', trial.id));
         progress.trialFinished(trial.id, 'completed', durationMs);
       } else if (outcome.status === 'failed') {
         failures++;

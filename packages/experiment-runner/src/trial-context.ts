@@ -71,6 +71,19 @@ export function readCheckpointRecord(trialDir: string): CheckpointRecord | undef
   return JSON.parse(readFileSync(path, 'utf8')) as CheckpointRecord;
 }
 
+/**
+ * Removes a trial's checkpoint once its completion is recorded: resume never reruns a completed trial,
+ * and a sweep's last checkpoints would otherwise fill the run folder (a ResNet-18 one is ~180 MB).
+ * checkpoint.json goes first: it is the commit point that names the bytes file.
+ */
+export function discardCheckpoint(trialDir: string): void {
+  if (!existsSync(trialDir)) return;
+  rmSync(join(trialDir, 'checkpoint.json'), { force: true });
+  for (const entry of readdirSync(trialDir)) {
+    if (/^checkpoint-.*\.bin$/.test(entry)) rmSync(join(trialDir, entry), { force: true });
+  }
+}
+
 export function createTrialContext(options: TrialContextOptions): TrialContext {
   const trialDir = join(options.runDir, 'trials', options.trialId);
   const metricsPath = join(options.runDir, 'metrics.jsonl');
