@@ -1,6 +1,6 @@
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { allocFloat32, disposeAll, float32View, runBackendKernel, transpose2D } from './backend-access';
-import { convGeometry, isChannelsFirst, toPair, type ConvGeometry } from './conv-geometry';
+import { convGeometry, isChannelsFirst, toPair, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
 
 /** How the filter gradient is computed; both give the same numbers up to float rounding. */
 export type BackpropFilterStrategy = 'conv' | 'matmul' | 'auto';
@@ -164,14 +164,8 @@ function backpropFilterByMatmul(
   return dw;
 }
 
-/** Attributes of the Conv2DBackpropFilter kernel (plus optional dilations, which tfjs-core never sends). */
-interface BackpropFilterAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface BackpropFilterAttrs extends ConvBackpropAttrs {
   filterShape: [number, number, number, number];
-  dilations?: number | [number, number];
 }
 
 /** Kernel function for `Conv2DBackpropFilter`; accepts NCHW by transposing to NHWC. */

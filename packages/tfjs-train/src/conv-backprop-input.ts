@@ -1,6 +1,6 @@
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { allocFloat32, disposeAll, float32View, runBackendKernel, transpose2D } from './backend-access';
-import { convGeometry, isChannelsFirst, toPair, type ConvGeometry } from './conv-geometry';
+import { convGeometry, isChannelsFirst, toPair, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
 
 /**
  * Adjoint of im2col: scatter-adds a patch-gradient matrix (row (b, oh, ow), column (kh, kw, ci))
@@ -177,13 +177,8 @@ export function conv2dBackpropInputNHWC(
   return dx;
 }
 
-interface BackpropInputAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface BackpropInputAttrs extends ConvBackpropAttrs {
   inputShape: [number, number, number, number];
-  dilations?: number | [number, number];
 }
 
 /** Kernel function for `Conv2DBackpropInput`; accepts NCHW by transposing to NHWC and back. */

@@ -73,3 +73,12 @@ export function convGeometry(
 export function isChannelsFirst(dataFormat: unknown): boolean {
   return dataFormat === 'NCHW' || dataFormat === 'channelsFirst';
 }
+
+/** Attributes tfjs-core sends to the conv backprop kernels (dilations are optional: core never sends them). */
+export interface ConvBackpropAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dilations?: number | [number, number];
+}
