@@ -1,6 +1,6 @@
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { allocFloat32, disposeAll, float32View, runBackendKernel, transpose2D } from './backend-access';
-import { convGeometry, isChannelsFirst, toPair, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
+import { convGeometry, isChannelsFirst, toPair, validOutputRange, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
 
 /** How the filter gradient is computed; both give the same numbers up to float rounding. */
 export type BackpropFilterStrategy = 'conv' | 'matmul' | 'auto';
@@ -102,11 +102,7 @@ export function im2colTransposedFromChannelMajor(xT: Float32Array, out: Float32A
   for (let kh = 0; kh < g.filterHeight; kh++) {
     for (let kw = 0; kw < g.filterWidth; kw++) {
       const iwOffset = kw * g.dilationWidth - g.padLeft;
-      // Output columns whose input column lies inside the image: [owStart, owEnd).
-      let owStart = 0;
-      while (owStart < OW && owStart * g.strideWidth + iwOffset < 0) owStart++;
-      let owEnd = OW;
-      while (owEnd > owStart && (owEnd - 1) * g.strideWidth + iwOffset >= W) owEnd--;
+      const [owStart, owEnd] = validOutputRange(iwOffset, g.strideWidth, OW, W);
       for (let c = 0; c < C; c++) {
         let o = ((kh * g.filterWidth + kw) * C + c) * K;
         for (let b = 0; b < batch; b++) {

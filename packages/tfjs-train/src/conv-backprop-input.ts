@@ -1,6 +1,6 @@
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { allocFloat32, disposeAll, float32View, runBackendKernel, transpose2D } from './backend-access';
-import { convGeometry, isChannelsFirst, toPair, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
+import { convGeometry, isChannelsFirst, toPair, validOutputRange, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
 
 /**
  * Adjoint of im2col: scatter-adds a patch-gradient matrix (row (b, oh, ow), column (kh, kw, ci))
@@ -45,10 +45,7 @@ export function col2imTransposedToChannelMajor(colsT: Float32Array, dxT: Float32
   for (let kh = 0; kh < g.filterHeight; kh++) {
     for (let kw = 0; kw < g.filterWidth; kw++) {
       const iwOffset = kw * g.dilationWidth - g.padLeft;
-      let owStart = 0;
-      while (owStart < OW && owStart * g.strideWidth + iwOffset < 0) owStart++;
-      let owEnd = OW;
-      while (owEnd > owStart && (owEnd - 1) * g.strideWidth + iwOffset >= W) owEnd--;
+      const [owStart, owEnd] = validOutputRange(iwOffset, g.strideWidth, OW, W);
       if (owStart >= owEnd) continue;
       for (let c = 0; c < C; c++) {
         let src = ((kh * g.filterWidth + kw) * C + c) * K;

@@ -82,3 +82,15 @@ export interface ConvBackpropAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
   dilations?: number | [number, number];
 }
+
+/**
+ * The output positions [start, end) of one filter tap whose input position `o · stride + offset`
+ * falls inside an input of size `inSize` (offset = tap · dilation − padding); the rest read padding.
+ */
+export function validOutputRange(offset: number, stride: number, outSize: number, inSize: number): [number, number] {
+  let start = 0;
+  while (start < outSize && start * stride + offset < 0) start++;
+  let end = outSize;
+  while (end > start && (end - 1) * stride + offset >= inSize) end--;
+  return [start, end];
+}
