@@ -6,9 +6,8 @@
  * Files follow the lab's layout `<root>/<material>/<freq>Hz/deg<angle>/take<NN>.wav`.
  * Physics, formulas and parameters: README.md, "The simulator: physics and parameters".
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   accumulateBaseband,
   drawRoomEchoes,
@@ -19,6 +18,7 @@ import {
   type SetupGeometry,
   type Vec3,
 } from './simulator-physics';
+import { writeFileAtomic } from '@lab/experiment-runner';
 import { deriveSeed, gaussian, mulberry32, type UniformRandom } from './simulator-rng';
 
 // wavefile ships CommonJS for Node (its ESM entry is only for bundlers), so load it through require.
@@ -369,20 +369,6 @@ export function encodeWav16(samples: Float32Array, sampleRate: number): Uint8Arr
   return wav.toBuffer();
 }
 
-let tempCounter = 0;
-async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  // A hidden name with another extension: data set scanners never pick up a half-written file.
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}-${tempCounter++}.tmp`);
-  try {
-    await writeFile(temp, data);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-}
-
 export interface SimulateDatasetOptions extends Partial<SimulationConfig> {
   /** Folder to write into; created if missing. Existing takes of the same names are replaced. */
   root: string;
@@ -428,12 +414,13 @@ export async function simulateDataset(opts: SimulateDatasetOptions): Promise<Sim
             },
             rng,
           );
-          await writeAtomic(join(root, takePath(material, frequencyHz, angleDeg, take)), encodeWav16(samples, config.sampleRate));
+          // Hidden temp name + rename: a scanner never sees a half-written take. No fsync: the data regenerates.
+          writeFileAtomic(join(root, takePath(material, frequencyHz, angleDeg, take)), encodeWav16(samples, config.sampleRate), { fsync: false });
           files++;
         }
       }
     }
   }
-  await writeAtomic(join(root, 'simulation.json'), `${JSON.stringify({ generator: 'angle-lab simulator', ...config }, null, 2)}\n`);
+  writeFileAtomic(join(root, 'simulation.json'), `${JSON.stringify({ generator: 'angle-lab simulator', ...config }, null, 2)}\n`, { fsync: false });
   return { files, root, seconds: (performance.now() - started) / 1000 };
 }
