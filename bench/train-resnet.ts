@@ -2,7 +2,7 @@
 // helper shared by the training benchmarks.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { createAngleClassifier } from '@lab/ranking-models';
+import { AdamOptimizer, createAngleClassifier } from '@lab/ranking-models';
 
 export function buildResNet18(inputShape: [number, number, number], classes: number, width = 1, seed = 1): tfl.LayersModel {
   return createAngleClassifier({ depth: 18, inputShape, numClasses: classes, widthMultiplier: width, seed }).model;
@@ -14,11 +14,16 @@ export interface TrainStepper {
   dispose(): void;
 }
 
-/** Adam + softmax cross-entropy on a fixed random batch, BN in training mode. */
+/**
+ * Adam + softmax cross-entropy on a fixed random batch, BN in training mode: the step the lab's
+ * fit() runs (tf.variableGrads + the lab's PyTorch-rule AdamOptimizer, which uses the fused Adam
+ * kernel where @lab/tfjs-train registered one), and the step train_step_torch.py times.
+ */
 export function makeStepper(model: tfl.LayersModel, batch: number[], classes: number, seed = 3): TrainStepper {
   const x = tf.randomNormal(batch, 0, 1, 'float32', seed);
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch[0] }, (_, i) => i % classes), 'int32'), classes);
-  const optimizer = tf.train.adam(1e-3);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer = new AdamOptimizer(variables, { lr: 1e-3 });
   return {
     forward() {
       tf.tidy(() => {
@@ -27,13 +32,15 @@ export function makeStepper(model: tfl.LayersModel, batch: number[], classes: nu
       });
     },
     step() {
-      const loss = optimizer.minimize(
+      const { value, grads } = tf.variableGrads(
         () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-        true,
-      ) as tf.Scalar;
-      const value = loss.dataSync()[0];
-      loss.dispose();
-      return value;
+        variables,
+      );
+      optimizer.applyGradients(variables.map((v) => grads[v.name]));
+      tf.dispose(grads);
+      const loss = value.dataSync()[0];
+      value.dispose();
+      return loss;
     },
     dispose() {
       tf.dispose([x, labels]);

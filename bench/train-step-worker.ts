@@ -19,6 +19,8 @@ const { values: args } = parseArgs({
     'forward-reps': { type: 'string' },
     warmup: { type: 'string', default: '1' },
     'step-warmup': { type: 'string' },
+    native: { type: 'string', default: 'auto' },
+    threads: { type: 'string' },
   },
 });
 
@@ -53,7 +55,13 @@ function timeIt(fn: () => void, reps: number, warmup: number): Timing {
 
 const backendName = args.backend!;
 await tf.setBackend(backendName);
-const info = args.kernels === 'ours' ? await useFastTraining(backendName as 'wasm' | 'cpu') : null;
+const info =
+  args.kernels === 'ours'
+    ? await useFastTraining(backendName as 'wasm' | 'cpu', {
+        native: args.native as 'auto' | 'off' | 'require',
+        threads: args.threads != null ? Number(args.threads) : undefined,
+      })
+    : null;
 const batch = Number(args.batch);
 const size = Number(args.size);
 const model = buildResNet18([size, size, 1], 6, Number(args.width));
@@ -65,6 +73,7 @@ const result: Record<string, unknown> = {
   kernels: args.kernels,
   width: Number(args.width),
   installed: info?.kernels ?? [],
+  native: info?.native,
   simd: backendName === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : undefined,
 };
 const forwardReps = Number(args['forward-reps'] ?? reps);

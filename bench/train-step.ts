@@ -3,6 +3,10 @@
 // peak RSS is per configuration; TF.js-with-our-kernels and PyTorch run alternately in rounds
 // and medians are taken over all rounds, because the machine may be shared (noisy timings).
 //
+// "wasm + @lab/tfjs-train" rows: "pure" is the wasm/JS kernels alone (what any machine gets);
+// "native" adds the kernels compiled on this machine (native/fast-conv.c: im2col + oneDNN /
+// OpenBLAS / built-in SGEMM, fused Adam), with 2 threads and with 1.
+//
 // Options: --rounds N (2)  --reps N per round (3)  --widths 0.25,1  --concurrent-steps N (4)
 //          --cpu-stock-full (time one full-width cpu-stock step; > 140 s)  --skip-cpu  --skip-torch
 // A default run takes ~10 minutes on 2 shared cores (the cpu rows dominate; --skip-cpu for ~4).
@@ -65,7 +69,7 @@ function runProcess(command: string, args: string[], timeoutMs: number): Promise
   });
 }
 
-function tfjs(backend: string, kernels: 'stock' | 'ours', width: number, extra: Record<string, number>, timeoutMs: number) {
+function tfjs(backend: string, kernels: 'stock' | 'ours', width: number, extra: Record<string, number | string>, timeoutMs: number) {
   const args = [join(root, 'bench/train-step-worker.ts'), '--backend', backend, '--kernels', kernels, '--width', String(width)];
   for (const [k, v] of Object.entries(extra)) args.push(`--${k}`, String(v));
   return runProcess(tsx, args, timeoutMs);
@@ -103,6 +107,7 @@ function row(name: string, width: number): Row {
   if (r == null) rows.push((r = { name, width, forward: [], step: [], stepCpu: [], rss: [] }));
   return r;
 }
+let nativeGemm = '';
 function record(name: string, width: number, res: Result): void {
   const r = row(name, width);
   if (res.error) r.note = res.error;
@@ -111,6 +116,9 @@ function record(name: string, width: number, res: Result): void {
   r.step.push(...(res.stepMs ?? []));
   r.stepCpu.push(...(res.stepCpuMs ?? []));
   if (res.peakRssMB != null) r.rss.push(res.peakRssMB);
+  const native = res.native as { enabled: boolean; gemm?: string; reason?: string } | undefined;
+  if (native != null && !native.enabled && name.includes('native')) r.note = `native kernels unavailable: ${native.reason}`;
+  if (native?.enabled) nativeGemm = native.gemm ?? nativeGemm;
 }
 
 const load0 = loadavg()[0];
@@ -136,14 +144,16 @@ for (const width of widths) {
     }
   }
   for (let r = 0; r < rounds; r++) {
-    console.error(`[${label}] round ${r + 1}/${rounds}: wasm ours, torch, cpu ours`);
-    record('wasm + @lab/tfjs-train', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1 }, 600_000));
+    console.error(`[${label}] round ${r + 1}/${rounds}: wasm ours (pure, native 2t, native 1t), torch, cpu ours`);
+    record('wasm + ours, pure', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, native: 'off' }, 600_000));
+    record('wasm + ours, native 2t', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, threads: 2 }, 600_000));
+    record('wasm + ours, native 1t', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, threads: 1 }, 600_000));
     if (python != null) record('PyTorch CPU (2 threads)', width, await torch(width, reps, 600_000));
     // One thread: its CPU seconds per step compare per-core efficiency with the single-threaded
     // wasm backend, a figure much less sensitive to other load on the machine than wall time.
     if (python != null && r === 0) record('PyTorch CPU (1 thread)', width, await torch(width, reps, 600_000, 1));
     if (!opts['skip-cpu'] && (width < 1 || r === 0)) {
-      record('cpu + @lab/tfjs-train', width, await tfjs('cpu', 'ours', width, { reps: width < 1 ? reps : 2, warmup: 1 }, 600_000));
+      record('cpu + ours, pure', width, await tfjs('cpu', 'ours', width, { reps: width < 1 ? reps : 2, warmup: 1, native: 'off' }, 600_000));
     }
   }
 }
@@ -172,19 +182,21 @@ for (const r of rows) {
   );
 }
 console.log('PT-2t / PT-1t: PyTorch CPU with 2 threads / 1 thread; cpu-s: CPU seconds per step of the whole process (all threads).');
+if (nativeGemm !== '') console.log(`native rows ran their GEMMs on: ${nativeGemm}`);
 
-// Two trials at once on two cores (trial-level parallelism, one wasm process per trial) against
-// PyTorch (2 threads) running the same two trials one after the other.
+// Two trials at once on two cores (trial-level parallelism, one wasm process per trial, native
+// kernels on 1 thread each, as the runner's workers run them) against PyTorch (2 threads)
+// running the same two trials one after the other.
 const concurrentSteps = Number(opts['concurrent-steps']);
 if (widths.includes(1) && concurrentSteps > 0) {
-  console.error('[two trials at once] 2 x wasm ours');
-  const pair = await Promise.all([0, 1].map(() => tfjs('wasm', 'ours', 1, { reps: concurrentSteps, warmup: 1, 'forward-reps': 0 }, 900_000)));
+  console.error('[two trials at once] 2 x wasm ours (native, 1 thread each)');
+  const pair = await Promise.all([0, 1].map(() => tfjs('wasm', 'ours', 1, { reps: concurrentSteps, warmup: 1, 'forward-reps': 0, threads: 1 }, 900_000)));
   const windows = pair.map((p) => p.stepWindow).filter((w): w is [number, number] => w != null);
   console.log('');
   if (windows.length === 2) {
     const wall = (Math.max(windows[0][1], windows[1][1]) - Math.min(windows[0][0], windows[1][0])) / 1000;
     const perStep = pair.flatMap((p) => p.stepMs ?? []);
-    console.log(`two trials at once (2 wasm processes x ${concurrentSteps} steps): ${wall.toFixed(2)} s wall, median step ${(median(perStep) / 1000).toFixed(3)} s`);
+    console.log(`two trials at once (2 wasm processes, native 1 thread each, x ${concurrentSteps} steps): ${wall.toFixed(2)} s wall, median step ${(median(perStep) / 1000).toFixed(3)} s`);
     for (const threads of [2, 1]) {
       const t = torchRow(1, threads);
       if (t == null || t.step.length === 0) continue;

@@ -1,3 +1,4 @@
 import { libraryConfig } from '../../tsup.base';
 
-export default libraryConfig({ external: ['@tensorflow/tfjs-core'] });
+// shims: the CommonJS build gets an import.meta.url, which locates native/fast-conv.c.
+export default libraryConfig({ external: ['@tensorflow/tfjs-core'], shims: true });

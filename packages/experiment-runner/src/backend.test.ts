@@ -44,6 +44,29 @@ describe('selectBackend', () => {
     expect(logs).toHaveLength(2);
   });
 
+  it("logs whether @lab/tfjs-train's native kernels are in use, and why not", async () => {
+    for (const [native, expected] of [
+      [{ enabled: true, gemm: 'onednn', threads: 2 }, 'wasm: @lab/tfjs-train native kernels on onednn SGEMM, 2 threads'],
+      [{ enabled: false, reason: "no C compiler 'cc'" }, "wasm: @lab/tfjs-train no native kernels (no C compiler 'cc'); training on the wasm/JS kernels, ~5x slower"],
+    ] as const) {
+      const registered = new Set<string>();
+      const logs: string[] = [];
+      await selectBackend('wasm', {
+        log: (m) => logs.push(m),
+        importModule: async (specifier: string) => {
+          if (specifier === '@tensorflow/tfjs-core') return fakeTf(registered, { name: '' });
+          if (specifier === '@tensorflow/tfjs-backend-wasm') {
+            registered.add('wasm');
+            return {};
+          }
+          if (specifier === '@lab/tfjs-train') return { useFastTraining: async () => ({ native }) };
+          throw notFound(specifier);
+        },
+      });
+      expect(logs).toContain(expected);
+    }
+  });
+
   it('prefers tfjs-node-gpu when it loads, and falls back to cpu when wasm fails to initialise', async () => {
     const registered = new Set<string>(['cpu']);
     const active = { name: '' };

@@ -52,6 +52,17 @@ interface TrainingKernels {
   why?: string;
   /** Training kernels the backend lacks (wasm without our kernels); empty when it can train. */
   missing: string[];
+  /** What @lab/tfjs-train said about its native kernels, in plain words (when installed). */
+  native?: string;
+}
+
+/** The `native` field of @lab/tfjs-train's install info, described for the run log. */
+function describeNative(info: unknown): string | undefined {
+  const native = (info as { native?: { enabled: boolean; gemm?: string; threads?: number; reason?: string } } | undefined)?.native;
+  if (native == null) return undefined;
+  return native.enabled
+    ? `native kernels on ${native.gemm} SGEMM, ${native.threads} thread${native.threads === 1 ? '' : 's'}`
+    : `no native kernels (${native.reason}); training on the wasm/JS kernels, ~5x slower`;
 }
 
 // Without @lab/tfjs-train there is no full list to check against; stock wasm lacks this one, and
@@ -64,8 +75,8 @@ async function installTrainingKernels(name: 'wasm' | 'cpu', tf: TfCore, load: (s
   try {
     train = (await load('@lab/tfjs-train')) as TrainModule;
     if (typeof train.useFastTraining !== 'function') throw new Error('it has no useFastTraining export');
-    await train.useFastTraining(name);
-    return { installed: true, missing: [] };
+    const info = await train.useFastTraining(name);
+    return { installed: true, missing: [], native: describeNative(info) };
   } catch (error) {
     why = describeImportError('@lab/tfjs-train', error);
   }
@@ -114,6 +125,7 @@ async function attempt(
   if (name === 'wasm' || name === 'cpu') {
     const kernels = await installTrainingKernels(name, tf, load);
     fastTraining = kernels.installed;
+    if (kernels.native != null) logOnce(log, `${name}: @lab/tfjs-train ${kernels.native}`);
     if (name === 'wasm' && !kernels.installed && kernels.missing.length > 0) {
       const lacking = `it lacks the training kernel${kernels.missing.length === 1 ? '' : 's'} ${listKernels(kernels.missing)} and @lab/tfjs-train's kernels are not installed (${kernels.why})`;
       // Checked before the backend is initialised: in auto mode a backend that cannot train is skipped.

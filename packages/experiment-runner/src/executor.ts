@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -122,6 +123,17 @@ function tsxLoaderUrl(): string | undefined {
 }
 
 /**
+ * The environment of a worker process: the parent's, plus OMP_NUM_THREADS = cores / workers
+ * (at least 1) unless the user set it. Multithreaded kernels (@lab/tfjs-train's native
+ * convolutions, oneDNN, OpenBLAS, tfjs-node) read it, so `workers` trials at once share the
+ * cores instead of each starting a thread per core and oversubscribing them.
+ */
+export function workerEnvironment(workers: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): NodeJS.ProcessEnv {
+  if (env.OMP_NUM_THREADS != null && env.OMP_NUM_THREADS !== '') return { ...env };
+  return { ...env, OMP_NUM_THREADS: String(Math.max(1, Math.floor(cores / workers))) };
+}
+
+/**
  * Runs each trial in a long-lived child process (one per slot), which imports the experiment module
  * by file path. A process that crashes fails only its trial and is replaced. Children exit when the
  * scheduler disappears (IPC disconnect), so a `kill -9` of the run leaves no orphan writing files.
@@ -148,7 +160,12 @@ export class ChildProcessExecutor implements Executor {
 
   private spawn(): WorkerSlot {
     // execArgv is explicit so the children never inherit the parent's flags (a test runner's, an inspector's).
-    const child = fork(this.script, [], { execArgv: this.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+    const child = fork(this.script, [], {
+      execArgv: this.execArgv,
+      env: workerEnvironment(this.concurrency),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     // Without a listener an 'error' event (a failed spawn, a broken IPC pipe) would crash the scheduler; the exit handler reports the trial.
     child.on('error', (error) => this.options.onLog?.(`worker process ${child.pid ?? '?'}: ${error.message}`));
     const slot: WorkerSlot = { child, busy: false };

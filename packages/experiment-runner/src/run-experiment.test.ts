@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { tiny } from '../fixtures/tiny-experiment';
 import { compareRuns } from './compare-runs';
 import { defineExperiment } from './define-experiment';
-import { InProcessExecutor, type Executor } from './executor';
+import { InProcessExecutor, workerEnvironment, type Executor } from './executor';
 import { exportCsv } from './export-csv';
 import { byTrialThenSeq, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
 import { resumeRun, runExperiment } from './run-experiment';
@@ -219,6 +219,9 @@ describe('runExperiment with worker processes', () => {
     expect(statuses).toEqual({ 'v0-s0': 'completed', 'v0-s1': 'completed', 'v0-s2': 'failed', 'v1-s0': 'completed', 'v1-s1': 'completed', 'v1-s2': 'failed' });
     expect(readTrialStatus(runDir, 'v0-s2')!.error!.message).toMatch(/worker process exited during the trial \(exit code 7\)/);
     expect(existsSync(join(runDir, 'trials', 'v1-s1', 'figures', 'score.vl.json'))).toBe(true);
+    // Two workers share the cores: each gets OMP_NUM_THREADS = cores / 2 unless the user set it.
+    const final = JSON.parse(readFileSync(join(runDir, 'trials', 'v0-s0', 'artifacts', 'final.json'), 'utf8')) as { ompThreads: string | null };
+    expect(final.ompThreads).toBe(workerEnvironment(2).OMP_NUM_THREADS);
 
     // The same sweep in process gives the same numbers: the cross-run comparison pairs seeds 0 and 1.
     const again = await runExperiment(tiny, { runsDir, workers: 0, overrides: { params: { exitSeed: 2 }, seeds: 3 }, ...quiet });

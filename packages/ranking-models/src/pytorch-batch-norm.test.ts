@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { withFrozenBatchNormStatistics } from './fit';
-import { PyTorchBatchNorm } from './pytorch-batch-norm';
+import { batchNormTraining, PyTorchBatchNorm } from './pytorch-batch-norm';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -83,5 +83,113 @@ describe('PyTorchBatchNorm (hand-worked, as torch.nn.BatchNorm2d(momentum=0.1, e
     expect(copy.getLayer('bn')).toBeInstanceOf(PyTorchBatchNorm);
     m.dispose();
     copy.dispose();
+  });
+
+  it('backpropagates through the batch statistics: gradients equal tfjs autodiff of moments + batchNorm', () => {
+    // The closed form is checked against tfjs-core's own autodiff of the textbook composition.
+    let seed = 5;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const shape = [3, 2, 4, 5];
+    const xv = Array.from({ length: 120 }, () => 2 * rand() + 0.3);
+    const wv = Array.from({ length: 120 }, rand);
+    const gv = Array.from({ length: 5 }, () => 1 + rand());
+    const bv = Array.from({ length: 5 }, rand);
+    const grads = (composed: boolean, withGamma: boolean) =>
+      tf.tidy(() => {
+        const w = tf.tensor(wv, shape);
+        const f = (x: tf.Tensor, g: tf.Tensor | null, b: tf.Tensor) => {
+          if (!composed) return tf.sum(tf.mul(w, batchNormTraining(x, g, b, 1e-5))) as tf.Scalar;
+          const { mean, variance } = tf.moments(x, [0, 1, 2]);
+          // Constant ones for "no γ": tfjs-core's stock batch-norm gradient throws on an absent scale.
+          return tf.sum(tf.mul(w, tf.batchNorm(x, mean, variance, b, g ?? tf.ones([5]), 1e-5))) as tf.Scalar;
+        };
+        const inputs = withGamma ? [tf.tensor(xv, shape), tf.tensor(gv), tf.tensor(bv)] : [tf.tensor(xv, shape), tf.tensor(bv)];
+        const g = tf.grads((...a: tf.Tensor[]) => (withGamma ? f(a[0], a[1], a[2]) : f(a[0], null, a[1])))(inputs);
+        return g.map((t) => Array.from(t.dataSync()));
+      });
+    for (const withGamma of [true, false]) {
+      const ours = grads(false, withGamma);
+      const reference = grads(true, withGamma);
+      expect(ours.length).toBe(reference.length);
+      ours.forEach((g, i) => g.forEach((v, j) => expect(v).toBeCloseTo(reference[i][j], 4)));
+    }
+  });
+
+  it('uses the fused kernels when a backend registers them, with the same results', () => {
+    // Minimal JS versions of @lab/tfjs-train's kernels, written here from the formulas.
+    const calls = { stats: 0, grad: 0 };
+    const cpu = () => tf.findBackend('cpu') as unknown as { readSync(id: object): Float32Array; makeTensorInfo(s: number[], d: string, v: Float32Array): tf.TensorInfo };
+    tf.registerKernel({
+      kernelName: 'LabTfjsTrainBatchNormStats',
+      backendName: 'cpu',
+      kernelFunc: ({ inputs }) => {
+        calls.stats++;
+        const x = inputs.x as tf.TensorInfo;
+        const v = cpu().readSync(x.dataId);
+        const C = x.shape[x.shape.length - 1];
+        const n = v.length / C;
+        const out = new Float32Array(2 * C);
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let i = c; i < v.length; i += C) s += v[i];
+          const m = s / n;
+          let q = 0;
+          for (let i = c; i < v.length; i += C) q += (v[i] - m) ** 2;
+          out[c] = m;
+          out[C + c] = q / n;
+        }
+        return cpu().makeTensorInfo([2, C], 'float32', out);
+      },
+    });
+    tf.registerKernel({
+      kernelName: 'LabTfjsTrainBatchNormTrainingGrad',
+      backendName: 'cpu',
+      kernelFunc: ({ inputs, attrs }) => {
+        calls.grad++;
+        const read = (k: string) => (inputs[k] ? cpu().readSync((inputs[k] as tf.TensorInfo).dataId) : null);
+        const [dy, x, mean, variance, scale] = ['dy', 'x', 'mean', 'variance', 'scale'].map(read);
+        const C = mean!.length;
+        const n = x!.length / C;
+        const eps = (attrs as { varianceEpsilon: number }).varianceEpsilon;
+        const dx = new Float32Array(x!.length);
+        const dScale = new Float32Array(C);
+        const dOffset = new Float32Array(C);
+        for (let c = 0; c < C; c++) {
+          const r = 1 / Math.sqrt(variance![c] + eps);
+          const g = scale ? scale[c] : 1;
+          let s1 = 0;
+          let s2 = 0;
+          for (let i = c; i < x!.length; i += C) {
+            s1 += dy![i];
+            s2 += dy![i] * (x![i] - mean![c]) * r;
+          }
+          dOffset[c] = s1;
+          dScale[c] = s2;
+          for (let i = c; i < x!.length; i += C) dx[i] = ((g * r) / n) * (n * dy![i] - s1 - (x![i] - mean![c]) * r * s2);
+        }
+        const shape = (inputs.x as tf.TensorInfo).shape;
+        return [cpu().makeTensorInfo(shape, 'float32', dx), cpu().makeTensorInfo([C], 'float32', dScale), cpu().makeTensorInfo([C], 'float32', dOffset)];
+      },
+    });
+    try {
+      const m = model();
+      const x = tf.tensor4d(values, [2, 1, 2, 2]);
+      const y = tf.tidy(() => m.apply(x, { training: true }) as tf.Tensor);
+      const expected = values.map((v, i) => (i % 2 === 0 ? (v - 2.5) / Math.sqrt(1.25 + 1e-5) : (v - 1) / Math.sqrt(1 + 1e-5)));
+      Array.from(y.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 5));
+      expect(Array.from(m.getLayer('bn').getWeights()[3].dataSync())).toEqual([expect.closeTo(0.9 + 0.1 * (5 / 3), 6), expect.closeTo(0.9 + 0.1 * (4 / 3), 6)]);
+      const w = tf.tensor4d([1, -2, 0.5, 3, -1, 2, 0, 1], [2, 1, 2, 2]);
+      const dxFused = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(w, m.apply(xi, { training: true }) as tf.Tensor)))(x);
+      expect(calls).toEqual({ stats: 2, grad: 1 });
+      tf.unregisterKernel('LabTfjsTrainBatchNormStats', 'cpu');
+      tf.unregisterKernel('LabTfjsTrainBatchNormTrainingGrad', 'cpu');
+      const dxOps = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(w, m.apply(xi, { training: true }) as tf.Tensor)))(x);
+      Array.from(dxFused.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(dxOps.dataSync()[i], 5));
+      tf.dispose([x, y, w, dxFused, dxOps]);
+      m.dispose();
+    } finally {
+      if (tf.getKernel('LabTfjsTrainBatchNormStats', 'cpu')) tf.unregisterKernel('LabTfjsTrainBatchNormStats', 'cpu');
+      if (tf.getKernel('LabTfjsTrainBatchNormTrainingGrad', 'cpu')) tf.unregisterKernel('LabTfjsTrainBatchNormTrainingGrad', 'cpu');
+    }
   });
 });

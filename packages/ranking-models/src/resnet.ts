@@ -76,18 +76,20 @@ function conv(
   seeds: LayerSeeds,
 ): tfl.SymbolicTensor {
   // PyTorch pads symmetrically (padding = k // 2); TF 'same' pads asymmetrically at stride 2,
-  // so pad explicitly and convolve 'valid' to reproduce torchvision's output sizes and alignment.
+  // so there pad explicitly and convolve 'valid' to reproduce torchvision's output sizes and
+  // alignment. At stride 1 with an odd kernel 'same' IS the symmetric k // 2 padding, and a
+  // separate pad layer would cost a padded copy forward and a slice backward per convolution.
   const pad = Math.floor(kernelSize / 2);
-  const padded =
-    pad > 0
-      ? (tfl.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }).apply(x) as tfl.SymbolicTensor)
-      : x;
+  const explicitPad = pad > 0 && strides !== 1;
+  const padded = explicitPad
+    ? (tfl.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }).apply(x) as tfl.SymbolicTensor)
+    : x;
   return tfl.layers
     .conv2d({
       filters,
       kernelSize,
       strides,
-      padding: 'valid',
+      padding: explicitPad || pad === 0 ? 'valid' : 'same',
       useBias: false,
       kernelInitializer: tfl.initializers.randomNormal({
         mean: 0,

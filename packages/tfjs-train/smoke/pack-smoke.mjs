@@ -18,6 +18,8 @@ await tf.setBackend('cpu');
 const reference = convGradients();
 await tf.setBackend('wasm');
 const info = await useFastTraining('wasm');
+// The packed package must find its C source (native/) and build it where a compiler exists.
+if (process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE === '1' && !info.native.enabled) throw new Error(`native kernels did not build from the package: ${info.native.reason}`);
 if (listMissingTrainingKernels('wasm').includes('Conv2DBackpropFilter')) throw new Error('Conv2DBackpropFilter still missing on wasm');
 const ours = convGradients();
 let worst = 0;
@@ -27,4 +29,5 @@ for (let k = 0; k < 2; k++) {
   for (let i = 0; i < reference[k].length; i++) worst = Math.max(worst, Math.abs(ours[k][i] - reference[k][i]) / (1 + scale));
 }
 if (!(worst < 1e-4)) throw new Error(`wasm conv gradient differs from cpu: relative error ${worst}`);
-console.log(`pack-smoke ok: ${info.kernels.length} kernels on wasm, conv gradients match cpu (relative error ${worst.toExponential(1)})`);
+const native = info.native.enabled ? `native ${info.native.gemm}` : `no native kernels (${info.native.reason})`;
+console.log(`pack-smoke ok: ${info.kernels.length} kernels on wasm, ${native}, conv gradients match cpu (relative error ${worst.toExponential(1)})`);

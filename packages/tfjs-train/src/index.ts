@@ -5,7 +5,7 @@ export {
   listMissingTrainingKernels,
   TRAINING_KERNEL_NAMES,
 } from './use-fast-training';
-export type { FastTrainingBackend, FastTrainingInfo, FastTrainingOptions } from './use-fast-training';
+export type { FastTrainingBackend, FastTrainingInfo, FastTrainingOptions, NativeTrainingInfo } from './use-fast-training';
 export {
   conv2DBackpropFilterConfig,
   conv2dBackpropFilterNHWC,
@@ -22,5 +22,18 @@ export {
 } from './depthwise-grad';
 export { maxPoolGradConfig } from './max-pool-grad';
 export { fusedBatchNormGradConfig, batchNormGradSumsConfig, BATCH_NORM_GRAD_SUMS } from './batch-norm-grad';
+export {
+  BATCH_NORM_STATS,
+  BATCH_NORM_TRAINING_GRAD,
+  batchNormStats,
+  batchNormTrainingGrad,
+  batchNormStatsConfig,
+  batchNormTrainingGradConfig,
+} from './batch-norm-training';
+export { FUSED_ADAM, fusedAdamConfig, adamUpdateInto } from './fused-adam';
+export type { FusedAdamAttrs, NativeAdamUpdate } from './fused-adam';
+export { loadNativeKernels } from './native-addon';
+export type { NativeKernels, NativeGemm, NativeBuildOptions, NativeLoadResult } from './native-addon';
+export { nativeConvKernelConfigs, nativeGeometry } from './native-conv';
 export { convGeometry } from './conv-geometry';
 export type { ConvGeometry } from './conv-geometry';

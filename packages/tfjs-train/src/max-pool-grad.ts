@@ -15,6 +15,8 @@ export function maxPoolGradNHWC(xv: Float32Array, dyv: Float32Array, dxv: Float3
   const padLeft = info.padInfo.left;
   const rowStride = inWidth * C;
   dxv.fill(0);
+  const best = new Float32Array(C);
+  const at = new Int32Array(C);
   for (let b = 0; b < info.batchSize; b++) {
     const xBatch = b * inHeight * rowStride;
     for (let oh = 0; oh < outHeight; oh++) {
@@ -31,22 +33,24 @@ export function maxPoolGradNHWC(xv: Float32Array, dyv: Float32Array, dxv: Float3
         let kwEnd = info.filterWidth;
         while (kwEnd > kwStart && iw0 + (kwEnd - 1) * dilationWidth >= inWidth) kwEnd--;
         const dyBase = ((b * outHeight + oh) * outWidth + ow) * C;
-        for (let c = 0; c < C; c++) {
-          let best = Number.NEGATIVE_INFINITY;
-          let at = -1;
-          for (let kh = khStart; kh < khEnd; kh++) {
-            const rowBase = xBatch + (ih0 + kh * dilationHeight) * rowStride + c;
-            for (let kw = kwStart; kw < kwEnd; kw++) {
-              const idx = rowBase + (iw0 + kw * dilationWidth) * C;
-              const v = xv[idx];
-              if (v > best) {
-                best = v;
-                at = idx;
+        // Channels innermost: every tap reads C contiguous values (channel-strided reads over
+        // the window were 3-4x slower on the ResNet stem's [4, 64, 64, 64] map).
+        best.fill(Number.NEGATIVE_INFINITY);
+        at.fill(-1);
+        for (let kh = khStart; kh < khEnd; kh++) {
+          const rowBase = xBatch + (ih0 + kh * dilationHeight) * rowStride;
+          for (let kw = kwStart; kw < kwEnd; kw++) {
+            const base = rowBase + (iw0 + kw * dilationWidth) * C;
+            for (let c = 0; c < C; c++) {
+              const v = xv[base + c];
+              if (v > best[c]) {
+                best[c] = v;
+                at[c] = base + c;
               }
             }
           }
-          if (at >= 0) dxv[at] += dyv[dyBase + c];
         }
+        for (let c = 0; c < C; c++) if (at[c] >= 0) dxv[at[c]] += dyv[dyBase + c];
       }
     }
   }
@@ -59,7 +63,9 @@ interface MaxPoolGradAttrs {
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
-export function makeMaxPoolGradKernel(): KernelFunc {
+export type MaxPoolGradFn = typeof maxPoolGradNHWC;
+
+export function makeMaxPoolGradKernel(grad: MaxPoolGradFn = maxPoolGradNHWC): KernelFunc {
   return ({ inputs, backend: backendAny, attrs }) => {
     const backend = backendAny as KernelBackend;
     const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
@@ -73,11 +79,12 @@ export function makeMaxPoolGradKernel(): KernelFunc {
       a.dimRoundingMode,
     );
     const dx = allocFloat32(backend, [...input.shape]);
-    maxPoolGradNHWC(float32View(backend, input), float32View(backend, dy), float32View(backend, dx), info);
+    grad(float32View(backend, input), float32View(backend, dy), float32View(backend, dx), info);
     return dx;
   };
 }
 
-export function maxPoolGradConfig(backendName: string): KernelConfig {
-  return { kernelName: 'MaxPoolGrad', backendName, kernelFunc: makeMaxPoolGradKernel() };
+/** `grad` replaces the JS loop (e.g. with the native one); same arguments and results. */
+export function maxPoolGradConfig(backendName: string, grad: MaxPoolGradFn = maxPoolGradNHWC): KernelConfig {
+  return { kernelName: 'MaxPoolGrad', backendName, kernelFunc: makeMaxPoolGradKernel(grad) };
 }

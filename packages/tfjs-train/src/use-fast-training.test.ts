@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { relativeError } from './test-support';
 import { listMissingTrainingKernels, removeFastTraining, useFastTraining } from './use-fast-training';
@@ -64,7 +66,7 @@ describe('useFastTraining', () => {
       expect.arrayContaining(['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']),
     );
     const stockMaxPoolGrad = tf.getKernel('MaxPoolGrad', 'wasm');
-    const info = await useFastTraining('wasm');
+    const info = await useFastTraining('wasm', { native: 'off' });
     expect(info.kernels).toEqual([
       'Conv2DBackpropFilter',
       'Conv2DBackpropInput',
@@ -72,35 +74,73 @@ describe('useFastTraining', () => {
       'DepthwiseConv2dNativeBackpropInput',
       'MaxPoolGrad',
       'LabTfjsTrainBatchNormGradSums',
+      'LabTfjsTrainBatchNormStats',
+      'LabTfjsTrainBatchNormTrainingGrad',
+      'LabFusedAdam',
     ]);
     expect(info.replacedStock).toEqual(['Conv2DBackpropInput', 'MaxPoolGrad']);
     expect(info.gradients).toEqual(['FusedBatchNorm']);
+    expect(info.native).toEqual({ enabled: false, reason: "options.native is 'off'" });
     expect(listMissingTrainingKernels('wasm')).not.toContain('Conv2DBackpropFilter');
     expect(await useFastTraining('wasm')).toBe(info);
     removeFastTraining('wasm');
     expect(tf.getKernel('MaxPoolGrad', 'wasm')).toBe(stockMaxPoolGrad);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
-    const again = await useFastTraining('wasm');
+    const again = await useFastTraining('wasm', { native: 'off' });
     expect(again.kernels).toEqual(info.kernels);
+    removeFastTraining('wasm');
+  });
+
+  it('adds the native kernels where they build, and puts the stock forward conv back on removal', async (ctx) => {
+    await tf.setBackend('wasm');
+    const stockConv = tf.getKernel('Conv2D', 'wasm');
+    const info = await useFastTraining('wasm', { threads: 1 });
+    if (!info.native.enabled) {
+      removeFastTraining('wasm');
+      expect(process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE, `native kernels did not build: ${info.native.reason}`).not.toBe('1');
+      return ctx.skip();
+    }
+    expect(info.native.threads).toBe(1);
+    expect(['onednn', 'openblas', 'builtin']).toContain(info.native.gemm);
+    expect(info.kernels).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'Conv2DBackpropFilter', 'LabFusedAdam']));
+    expect(info.replacedStock).toEqual(expect.arrayContaining(['Conv2D', 'FusedConv2D', 'FusedBatchNorm', 'MaxPoolGrad']));
+    expect(tf.getKernel('Conv2D', 'wasm')).not.toBe(stockConv);
+    removeFastTraining('wasm');
+    expect(tf.getKernel('Conv2D', 'wasm')).toBe(stockConv);
+  });
+
+  it("native: 'require' throws with the reason when the kernels cannot be built; 'auto' falls back", async () => {
+    await tf.setBackend('wasm');
+    const nativeBuild = { compiler: '/nonexistent/cc', cacheDir: join(tmpdir(), `tfjs-train-no-cc-${process.pid}`) };
+    await expect(useFastTraining('wasm', { native: 'require', nativeBuild })).rejects.toThrow(/native kernels unavailable: no C compiler/);
+    const info = await useFastTraining('wasm', { nativeBuild });
+    expect(info.native).toEqual({ enabled: false, reason: expect.stringMatching(/no C compiler/) });
+    expect(info.kernels).not.toContain('Conv2D');
+    removeFastTraining('wasm');
+    await expect(useFastTraining('wasm', { threads: 0 })).rejects.toThrow(/options.threads must be a positive integer/);
   });
 
   it('rejects an unknown backend name', async () => {
     await expect(useFastTraining('webgl' as 'wasm')).rejects.toThrow(/backend must be 'wasm' or 'cpu'/);
   });
 
-  it('gives a tiny ResNet on wasm the same gradients as the stock cpu backend', async () => {
-    await tf.setBackend('cpu');
-    const model = tinyResNet();
-    const { x, labels } = batch();
-    const reference = gradients(model, x, labels);
-    await tf.setBackend('wasm');
-    await useFastTraining('wasm');
-    const ours = gradients(model, x, labels);
-    expect(ours.length).toBe(reference.length);
-    for (let i = 0; i < ours.length; i++) expect(relativeError(ours[i], reference[i]), `variable ${i}`).toBeLessThan(1e-3);
-    tf.dispose([x, labels]);
-    model.dispose();
-  });
+  for (const native of ['off', 'auto'] as const) {
+    it(`gives a tiny ResNet on wasm the same gradients as the stock cpu backend (native ${native})`, async () => {
+      await tf.setBackend('cpu');
+      const model = tinyResNet();
+      const { x, labels } = batch();
+      const reference = gradients(model, x, labels);
+      await tf.setBackend('wasm');
+      removeFastTraining('wasm');
+      await useFastTraining('wasm', { native, threads: 2 });
+      const ours = gradients(model, x, labels);
+      expect(ours.length).toBe(reference.length);
+      for (let i = 0; i < ours.length; i++) expect(relativeError(ours[i], reference[i]), `variable ${i}`).toBeLessThan(1e-3);
+      removeFastTraining('wasm');
+      tf.dispose([x, labels]);
+      model.dispose();
+    });
+  }
 
   it('trains a tiny ResNet on wasm: the loss falls and no tensor leaks', async () => {
     await tf.setBackend('wasm');
@@ -131,8 +171,14 @@ describe('useFastTraining', () => {
 
   it('installs the filter-gradient kernel on cpu', async () => {
     await tf.setBackend('cpu');
-    const info = await useFastTraining('cpu');
-    expect(info.kernels).toEqual(['Conv2DBackpropFilter', 'LabTfjsTrainBatchNormGradSums']);
+    const info = await useFastTraining('cpu', { native: 'off' });
+    expect(info.kernels).toEqual([
+      'Conv2DBackpropFilter',
+      'LabTfjsTrainBatchNormGradSums',
+      'LabTfjsTrainBatchNormStats',
+      'LabTfjsTrainBatchNormTrainingGrad',
+      'LabFusedAdam',
+    ]);
     expect(info.replacedStock).toEqual(['Conv2DBackpropFilter']);
     const g = tf.tidy(() => {
       const x = tf.randomNormal([1, 5, 5, 2], 0, 1, 'float32', 1) as tf.Tensor4D;

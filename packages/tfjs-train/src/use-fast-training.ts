@@ -9,10 +9,14 @@ import {
   type KernelConfig,
 } from '@tensorflow/tfjs-core';
 import { batchNormGradSumsConfig, fusedBatchNormGradConfig } from './batch-norm-grad';
+import { batchNormStatsConfig, batchNormTrainingGradConfig } from './batch-norm-training';
 import { conv2DBackpropFilterConfig, type BackpropFilterStrategy } from './conv-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-grad';
+import { fusedAdamConfig, type NativeAdamUpdate } from './fused-adam';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { defaultNativeThreads, loadNativeKernels, type NativeBuildOptions, type NativeGemm, type NativeKernels } from './native-addon';
+import { makeNativeBatchNormKernel, nativeConvKernelConfigs, nativeMaxPoolGrad } from './native-conv';
 
 export type FastTrainingBackend = 'wasm' | 'cpu';
 
@@ -21,7 +25,22 @@ export interface FastTrainingOptions {
   backpropFilterStrategy?: BackpropFilterStrategy;
   /** Register the faster FusedBatchNorm gradient (default true). Gradients are global in tfjs-core. */
   batchNormGradient?: boolean;
+  /**
+   * Native convolution kernels compiled on this machine (see README): 'auto' (default) uses them
+   * when they build and falls back silently, 'off' never tries, 'require' throws with the reason
+   * when they are unavailable. $LAB_TFJS_TRAIN_NATIVE=off turns 'auto' into 'off'.
+   */
+  native?: 'auto' | 'off' | 'require';
+  /** Threads of the native kernels (default $OMP_NUM_THREADS, else every core). */
+  threads?: number;
+  /** Where and how the native kernels are built. */
+  nativeBuild?: NativeBuildOptions;
 }
+
+/** The native path in use, or why there is none. */
+export type NativeTrainingInfo =
+  | { enabled: true; gemm: NativeGemm; library: string; threads: number; path: string; builtNow: boolean }
+  | { enabled: false; reason: string };
 
 export interface FastTrainingInfo {
   backend: FastTrainingBackend;
@@ -32,6 +51,7 @@ export interface FastTrainingInfo {
   /** Gradient configs this package registered (global: apply to every backend). */
   gradients: string[];
   backpropFilterStrategy: BackpropFilterStrategy;
+  native: NativeTrainingInfo;
 }
 
 /** Kernel configs this package provides for `backendName`, in the set `useFastTraining` installs. */
@@ -47,11 +67,81 @@ export function fastTrainingKernelConfigs(
       depthwiseConv2dNativeBackpropInputConfig('wasm'),
       maxPoolGradConfig('wasm'),
       batchNormGradSumsConfig('wasm'),
+      batchNormStatsConfig('wasm'),
+      batchNormTrainingGradConfig('wasm'),
+      fusedAdamConfig('wasm'),
     ];
   }
   // The cpu backend's own Conv2DBackpropInput, depthwise gradients and MaxPoolGrad are correct
   // and (measured) not slower than ours there; only its filter gradient is ~80x its forward pass.
-  return [conv2DBackpropFilterConfig('cpu', strategy), batchNormGradSumsConfig('cpu')];
+  return [
+    conv2DBackpropFilterConfig('cpu', strategy),
+    batchNormGradSumsConfig('cpu'),
+    batchNormStatsConfig('cpu'),
+    batchNormTrainingGradConfig('cpu'),
+    fusedAdamConfig('cpu'),
+  ];
+}
+
+function nativeAdam(native: NativeKernels): NativeAdamUpdate {
+  return (w, g, m, v, wOut, mOut, vOut, a) =>
+    native.adamUpdate(w, g, m, v, wOut, mOut, vOut, a.lr, a.beta1, a.beta2, a.epsilon, a.weightDecay, a.decoupled, a.step);
+}
+
+/**
+ * The pure configs with the native ones swapped in: Conv2D, FusedConv2D and both conv gradients
+ * run on native/fast-conv.c and fall back to the stock forward / our pure gradients for cases it
+ * does not cover; the fused Adam, the batch-norm passes and the max-pool gradient run their
+ * native loops.
+ */
+function withNativeKernels(backendName: FastTrainingBackend, pure: KernelConfig[], native: NativeKernels): KernelConfig[] {
+  const byName = new Map(pure.map((c) => [c.kernelName, c]));
+  const stockOrThrow = (name: string) => {
+    const k = getKernel(name, backendName);
+    if (k == null) throw new Error(`@lab/tfjs-train: backend '${backendName}' has no ${name} kernel to fall back to`);
+    return k.kernelFunc;
+  };
+  const replaced = nativeConvKernelConfigs(backendName, native, {
+    Conv2D: stockOrThrow('Conv2D'),
+    FusedConv2D: stockOrThrow('FusedConv2D'),
+    Conv2DBackpropInput: byName.get('Conv2DBackpropInput')?.kernelFunc ?? stockOrThrow('Conv2DBackpropInput'),
+    Conv2DBackpropFilter: (byName.get('Conv2DBackpropFilter') as KernelConfig).kernelFunc,
+  });
+  replaced.push(
+    fusedAdamConfig(backendName, nativeAdam(native)),
+    batchNormStatsConfig(backendName, (x, channels, out) => native.batchNormStats(x, channels, out)),
+    batchNormTrainingGradConfig(backendName, (...args) => native.batchNormTrainingGrad(...args)),
+    { kernelName: 'FusedBatchNorm', backendName, kernelFunc: makeNativeBatchNormKernel(native, stockOrThrow('FusedBatchNorm')) },
+  );
+  // The cpu backend's stock MaxPoolGrad is correct; wasm's is replaced by ours either way.
+  if (byName.has('MaxPoolGrad')) replaced.push(maxPoolGradConfig(backendName, nativeMaxPoolGrad(native)));
+  for (const c of replaced) byName.set(c.kernelName, c);
+  return [...byName.values()];
+}
+
+async function resolveNative(
+  options: FastTrainingOptions,
+): Promise<{ native: NativeKernels | null; info: NativeTrainingInfo }> {
+  const mode = options.native ?? 'auto';
+  const env = typeof process !== 'undefined' ? process.env.LAB_TFJS_TRAIN_NATIVE : undefined;
+  if (mode === 'auto' && (env === 'off' || env === '0' || env === 'false')) {
+    return { native: null, info: { enabled: false, reason: `LAB_TFJS_TRAIN_NATIVE=${env}` } };
+  }
+  if (mode !== 'auto' && mode !== 'off' && mode !== 'require') {
+    throw new Error(`@lab/tfjs-train useFastTraining: options.native must be 'auto', 'off' or 'require', got '${String(mode)}'`);
+  }
+  if (options.threads != null && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+    throw new Error(`@lab/tfjs-train useFastTraining: options.threads must be a positive integer, got ${String(options.threads)}`);
+  }
+  if (mode === 'off') return { native: null, info: { enabled: false, reason: "options.native is 'off'" } };
+  const loaded = await loadNativeKernels(options.nativeBuild);
+  if (!loaded.ok) {
+    if (mode === 'require') throw new Error(`@lab/tfjs-train useFastTraining: native kernels unavailable: ${loaded.reason}`);
+    return { native: null, info: { enabled: false, reason: loaded.reason } };
+  }
+  const threads = loaded.kernels.setThreads(options.threads ?? (await defaultNativeThreads()));
+  const { gemm, library } = loaded.kernels.info();
+  return { native: loaded.kernels, info: { enabled: true, gemm, library, threads, path: loaded.path, builtNow: loaded.built } };
 }
 
 interface Installed {
@@ -87,10 +177,13 @@ export async function useFastTraining(
     );
   }
   const strategy = options.backpropFilterStrategy ?? 'auto';
+  const { native, info: nativeInfo } = await resolveNative(options);
+  const pure = fastTrainingKernelConfigs(backendName, strategy);
+  const configs = native != null ? withNativeKernels(backendName, pure, native) : pure;
   const stock = new Map<string, KernelConfig>();
   const kernels: string[] = [];
   const replacedStock: string[] = [];
-  for (const config of fastTrainingKernelConfigs(backendName, strategy)) {
+  for (const config of configs) {
     const previous = getKernel(config.kernelName, backendName);
     if (previous != null) {
       stock.set(config.kernelName, previous);
@@ -109,7 +202,14 @@ export async function useFastTraining(
     }
     gradients.push('FusedBatchNorm');
   }
-  const info: FastTrainingInfo = { backend: backendName, kernels, replacedStock, gradients, backpropFilterStrategy: strategy };
+  const info: FastTrainingInfo = {
+    backend: backendName,
+    kernels,
+    replacedStock,
+    gradients,
+    backpropFilterStrategy: strategy,
+    native: nativeInfo,
+  };
   installedByBackend.set(backendName, { info, stock });
   return info;
 }

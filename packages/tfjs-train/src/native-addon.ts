@@ -1,0 +1,223 @@
+/**
+ * Builds (once per machine, cached) and loads the optional native kernels in native/fast-conv.c.
+ *
+ * Compiled from source with the machine's C compiler against Node-API headers that Node
+ * installs ship (`<prefix>/include/node`), so nothing is downloaded and no node-gyp is needed;
+ * when there is no compiler or no headers the caller gets the reason and the pure wasm/JS
+ * kernels stay in use. Built lazily rather than in an install script because package managers
+ * may skip install scripts (pnpm does by default), and because -march=native must describe the
+ * machine that runs the code.
+ */
+
+/** The functions native/fast-conv.c exports. Tensors are Float32Arrays (views of the wasm heap or cpu arrays). */
+export interface NativeKernels {
+  conv2dForward(
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    geometry: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    leakyAlpha: number,
+  ): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
+  adamUpdate(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    wOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    epsilon: number,
+    weightDecay: number,
+    decoupled: boolean,
+    step: number,
+  ): void;
+  batchNormStats(x: Float32Array, channels: number, out: Float32Array): void;
+  batchNormTrainingGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    scale: Float32Array | null,
+    epsilon: number,
+    dx: Float32Array,
+    dScale: Float32Array,
+    dOffset: Float32Array,
+  ): void;
+  batchNormApply(
+    x: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    scale: Float32Array | null,
+    offset: Float32Array | null,
+    epsilon: number,
+    y: Float32Array,
+  ): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: Int32Array): void;
+  setThreads(threads: number): number;
+  /** Largest patch matrix (floats) built at once; larger batches are processed in chunks of images. */
+  setScratchLimit(floats: number): number;
+  info(): { gemm: NativeGemm; library: string; threads: number };
+}
+
+/** Which SGEMM the native kernels run on: oneDNN or OpenBLAS when found (dlopen), else a built-in one. */
+export type NativeGemm = 'onednn' | 'openblas' | 'builtin';
+
+export interface NativeBuildOptions {
+  /** C compiler (default: $CC, else `cc`). */
+  compiler?: string;
+  /** Folder for the compiled addon (default: $LAB_TFJS_TRAIN_CACHE, else ~/.cache/lab-tfjs-train, else the temp folder). */
+  cacheDir?: string;
+  /** Folder holding node_api.h (default: $LAB_TFJS_TRAIN_NODE_HEADERS, else next to the running node). */
+  headersDir?: string;
+}
+
+export type NativeLoadResult =
+  | { ok: true; kernels: NativeKernels; path: string; built: boolean }
+  | { ok: false; reason: string };
+
+const loaded = new Map<string, Promise<NativeLoadResult>>();
+
+/** Builds (if needed) and loads the native kernels; never throws: failures come back as a reason. */
+export function loadNativeKernels(options: NativeBuildOptions = {}): Promise<NativeLoadResult> {
+  const key = JSON.stringify(options);
+  let result = loaded.get(key);
+  if (result == null) {
+    result = buildAndLoad(options).catch((e: unknown) => ({ ok: false as const, reason: (e as Error).message }));
+    loaded.set(key, result);
+  }
+  return result;
+}
+
+async function buildAndLoad(options: NativeBuildOptions): Promise<NativeLoadResult> {
+  if (typeof process === 'undefined' || process.versions?.node == null) {
+    return { ok: false, reason: 'not running in Node.js' };
+  }
+  const [{ execFile }, fs, os, path, crypto, { fileURLToPath }, { promisify }] = await Promise.all([
+    import('node:child_process'),
+    import('node:fs'),
+    import('node:os'),
+    import('node:path'),
+    import('node:crypto'),
+    import('node:url'),
+    import('node:util'),
+  ]);
+  const run = promisify(execFile);
+  const sourcePath = fileURLToPath(new URL('../native/fast-conv.c', import.meta.url));
+  if (!fs.existsSync(sourcePath)) return { ok: false, reason: `native source missing: ${sourcePath}` };
+  const source = fs.readFileSync(sourcePath);
+
+  const headerCandidates = [
+    options.headersDir,
+    process.env.LAB_TFJS_TRAIN_NODE_HEADERS,
+    path.join(path.dirname(path.dirname(process.execPath)), 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ].filter((d): d is string => typeof d === 'string' && d.length > 0);
+  const headersDir = headerCandidates.find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  if (headersDir == null) {
+    return { ok: false, reason: `no Node-API headers (node_api.h) in ${headerCandidates.join(', ')}; set LAB_TFJS_TRAIN_NODE_HEADERS` };
+  }
+  const compiler = options.compiler ?? process.env.CC ?? 'cc';
+
+  // The key covers everything that changes the binary, including the CPU (-march=native), so a
+  // cache folder shared between machines never hands one machine another's instructions.
+  const cpu = cpuSignature(fs);
+  const hash = crypto
+    .createHash('sha256')
+    .update(source)
+    .update(`${compiler}|${process.platform}|${process.arch}|${cpu}|${headersDir}`)
+    .digest('hex')
+    .slice(0, 16);
+  // An explicit folder is the only one used; otherwise the first writable of the defaults.
+  const cacheDirs = (
+    options.cacheDir != null
+      ? [options.cacheDir]
+      : [
+          process.env.LAB_TFJS_TRAIN_CACHE,
+          path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'lab-tfjs-train'),
+          path.join(os.tmpdir(), 'lab-tfjs-train'),
+        ]
+  ).filter((d): d is string => typeof d === 'string' && d.length > 0);
+
+  for (const dir of cacheDirs) {
+    const target = path.join(dir, `fast-conv-${hash}.node`);
+    if (fs.existsSync(target)) {
+      const kernels = tryLoad(target);
+      if (kernels != null) return { ok: true, kernels, path: target, built: false };
+    }
+  }
+
+  const failures: string[] = [];
+  for (const dir of cacheDirs) {
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+    } catch {
+      failures.push(`${dir}: not writable`);
+      continue;
+    }
+    const target = path.join(dir, `fast-conv-${hash}.node`);
+    const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
+    const common = ['-O3', '-std=gnu11', '-fPIC', '-shared', '-DNAPI_VERSION=8', `-I${headersDir}`, sourcePath, '-o', temp, '-ldl', '-lpthread', '-lm'];
+    let error = '';
+    for (const flags of [['-march=native', ...common], common]) {
+      try {
+        await run(compiler, flags, { timeout: 120_000 });
+        error = '';
+        break;
+      } catch (e) {
+        const err = e as { stderr?: string; message: string; code?: string };
+        if (err.code === 'ENOENT') {
+          fs.rmSync(temp, { force: true });
+          return { ok: false, reason: `no C compiler '${compiler}' (install one, e.g. Debian's gcc, or set CC)` };
+        }
+        error = (err.stderr || err.message).split('\n').slice(0, 3).join(' ');
+      }
+    }
+    if (error !== '') {
+      fs.rmSync(temp, { force: true });
+      return { ok: false, reason: `compiling ${sourcePath} failed: ${error}` };
+    }
+    // Write-then-rename: a concurrent process either sees no file or a complete one.
+    fs.renameSync(temp, target);
+    const kernels = tryLoad(target);
+    if (kernels == null) return { ok: false, reason: `built ${target} but could not load it` };
+    return { ok: true, kernels, path: target, built: true };
+  }
+  return { ok: false, reason: `no writable cache folder (${failures.join('; ')})` };
+}
+
+function tryLoad(file: string): NativeKernels | null {
+  try {
+    const module = { exports: {} as NativeKernels };
+    process.dlopen(module, file);
+    return module.exports;
+  } catch {
+    return null;
+  }
+}
+
+function cpuSignature(fs: typeof import('node:fs')): string {
+  try {
+    const text = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const model = /^model name\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
+    const flags = /^(?:flags|Features)\s*:\s*(.*)$/m.exec(text)?.[1] ?? '';
+    return `${model}|${flags}`;
+  } catch {
+    return 'unknown-cpu';
+  }
+}
+
+/** Threads a native kernel should use by default: $OMP_NUM_THREADS when set, else every core. */
+export async function defaultNativeThreads(): Promise<number> {
+  const fromEnv = Number.parseInt(process.env.OMP_NUM_THREADS ?? '', 10);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  const os = await import('node:os');
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
