@@ -272,40 +272,44 @@ typedef struct {
   long B, H, W, C, OH, OW, CO, KH, KW, sh, sw, dh, dw, pt, pl;
 } Geom;
 
-/* Patch matrices are built for a few images at a time so the scratch stays under this size
- * (floats; settable for tests, which need the chunked path on small inputs). */
-#define DEFAULT_SCRATCH_LIMIT_FLOATS (8L * 1024 * 1024)
+/* Patch matrices are built a block of output rows at a time, small enough to stay in the core's
+ * L2 cache between im2col and the GEMM that reads it (floats; settable, tests use tiny blocks).
+ * Whole-batch patch matrices measured the same alone but cost DRAM bandwidth that a second
+ * trial on the other core needs. */
+#define DEFAULT_SCRATCH_LIMIT_FLOATS (192L * 1024)
 
 static int is_pointwise(const Geom *g) {
   return g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->OH == g->H &&
          g->OW == g->W;
 }
 
-static long images_per_chunk(const Env *env, const Geom *g) {
-  const long per_image = g->OH * g->OW * g->KH * g->KW * g->C;
-  long nb = per_image > 0 ? env->scratch_limit / per_image : g->B;
-  if (nb < 1) nb = 1;
-  if (nb > g->B) nb = g->B;
-  return nb;
+/* Output rows (b, oh) per block, at least one. */
+static long rows_per_block(const Geom *g, long limit) {
+  const long per_row = g->OW * g->KH * g->KW * g->C;
+  const long total = g->B * g->OH;
+  long n = per_row > 0 ? limit / per_row : total;
+  if (n < 1) n = 1;
+  if (n > total) n = total;
+  return n;
 }
 
-/* P[(b,oh,ow), (kh,kw,c)] for images b0..b0+nb-1; rows (b, oh) are independent. */
+/* P[(r - r_base) * OW + ow, (kh,kw,c)] for global output rows r = b * OH + oh. */
 typedef struct {
   const Geom *g;
-  const float *x;
+  float *img; /* x for im2col, dx for col2im */
   float *P;
-  long b0;
+  long r_base;
 } PatchJob;
 
-static void im2col_rows(void *arg, long r0, long r1) {
+static void im2col_rows(void *arg, long i0, long i1) {
   const PatchJob *j = (const PatchJob *)arg;
   const Geom *g = j->g;
   const long K = g->KH * g->KW * g->C;
-  for (long r = r0; r < r1; r++) {
-    const long b = r / g->OH, oh = r % g->OH;
-    const float *img = j->x + (j->b0 + b) * g->H * g->W * g->C;
+  for (long i = i0; i < i1; i++) {
+    const long r = j->r_base + i, b = r / g->OH, oh = r % g->OH;
+    const float *img = j->img + b * g->H * g->W * g->C;
     for (long ow = 0; ow < g->OW; ow++) {
-      float *row = j->P + ((b * g->OH + oh) * g->OW + ow) * K;
+      float *row = j->P + (i * g->OW + ow) * K;
       for (long kh = 0; kh < g->KH; kh++) {
         const long ih = oh * g->sh - g->pt + kh * g->dh;
         for (long kw = 0; kw < g->KW; kw++) {
@@ -319,41 +323,46 @@ static void im2col_rows(void *arg, long r0, long r1) {
   }
 }
 
-static void im2col(const Env *env, const Geom *g, const float *x, long b0, long nb, float *P) {
-  PatchJob job = {g, x, P, b0};
-  parallel_for(env->threads, nb * g->OH, 16, im2col_rows, &job);
+static void im2col(const Env *env, const Geom *g, const float *x, long r0, long r1, float *P) {
+  PatchJob job = {g, (float *)x, P, r0};
+  parallel_for(env->threads, r1 - r0, 8, im2col_rows, &job);
 }
 
-/* dx[b] += scatter of dP rows (dx zeroed by the caller). Windows of neighbouring rows overlap,
- * so threads split by image. */
-static void col2im_images(void *arg, long i0, long i1) {
+/* dx += scatter of the block's patch rows (dx zeroed by the caller). */
+static void col2im_rows(void *arg, long i0, long i1) {
   const PatchJob *j = (const PatchJob *)arg;
   const Geom *g = j->g;
   const long K = g->KH * g->KW * g->C;
-  for (long b = i0; b < i1; b++) {
-    float *img = (float *)j->x + (j->b0 + b) * g->H * g->W * g->C;
-    for (long oh = 0; oh < g->OH; oh++) {
-      for (long ow = 0; ow < g->OW; ow++) {
-        const float *row = j->P + ((b * g->OH + oh) * g->OW + ow) * K;
-        for (long kh = 0; kh < g->KH; kh++) {
-          const long ih = oh * g->sh - g->pt + kh * g->dh;
-          if (ih < 0 || ih >= g->H) continue;
-          for (long kw = 0; kw < g->KW; kw++) {
-            const long iw = ow * g->sw - g->pl + kw * g->dw;
-            if (iw < 0 || iw >= g->W) continue;
-            const float *src = row + (kh * g->KW + kw) * g->C;
-            float *dst = img + (ih * g->W + iw) * g->C;
-            for (long c = 0; c < g->C; c++) dst[c] += src[c];
-          }
+  for (long i = i0; i < i1; i++) {
+    const long r = j->r_base + i, b = r / g->OH, oh = r % g->OH;
+    float *img = j->img + b * g->H * g->W * g->C;
+    for (long ow = 0; ow < g->OW; ow++) {
+      const float *row = j->P + (i * g->OW + ow) * K;
+      for (long kh = 0; kh < g->KH; kh++) {
+        const long ih = oh * g->sh - g->pt + kh * g->dh;
+        if (ih < 0 || ih >= g->H) continue;
+        for (long kw = 0; kw < g->KW; kw++) {
+          const long iw = ow * g->sw - g->pl + kw * g->dw;
+          if (iw < 0 || iw >= g->W) continue;
+          const float *src = row + (kh * g->KW + kw) * g->C;
+          float *dst = img + (ih * g->W + iw) * g->C;
+          for (long c = 0; c < g->C; c++) dst[c] += src[c];
         }
       }
     }
   }
 }
 
-static void col2im(const Env *env, const Geom *g, const float *P, long b0, long nb, float *dx) {
-  PatchJob job = {g, dx, (float *)P, b0};
-  parallel_for(env->threads, nb, 1, col2im_images, &job);
+/* Windows of neighbouring rows of one image overlap, so threads may only split by image. */
+static void col2im_images(void *arg, long i0, long i1) {
+  const PatchJob *j = (const PatchJob *)arg;
+  col2im_rows(arg, i0 * j->g->OH, i1 * j->g->OH);
+}
+
+static void col2im(const Env *env, const Geom *g, const float *P, long r0, long r1, float *dx) {
+  PatchJob job = {g, dx, (float *)P, r0};
+  if (r0 % g->OH == 0 && (r1 - r0) % g->OH == 0) parallel_for(env->threads, (r1 - r0) / g->OH, 1, col2im_images, &job);
+  else col2im_rows(&job, 0, r1 - r0);
 }
 
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_LEAKYRELU = 3, ACT_SIGMOID = 4, ACT_ELU = 5 };
@@ -469,14 +478,13 @@ static napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   if (is_pointwise(&g)) {
     sgemm(state, 'N', 'N', g.B * rows_per_image, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
   } else {
-    const long chunk = images_per_chunk(state, &g);
-    float *P = scratch(state, (size_t)chunk * rows_per_image * K);
+    const long block = rows_per_block(&g, state->scratch_limit), rows = g.B * g.OH;
+    float *P = scratch(state, (size_t)block * g.OW * K);
     if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dForward: out of memory");
-    for (long b0 = 0; b0 < g.B; b0 += chunk) {
-      const long nbc = g.B - b0 < chunk ? g.B - b0 : chunk;
-      im2col(state, &g, x, b0, nbc, P);
-      sgemm(state, 'N', 'N', nbc * rows_per_image, g.CO, K, 1.f, P, K, w, g.CO, 0.f, y + b0 * rows_per_image * g.CO,
-            g.CO);
+    for (long r0 = 0; r0 < rows; r0 += block) {
+      const long r1 = rows - r0 < block ? rows : r0 + block;
+      im2col(state, &g, x, r0, r1, P);
+      sgemm(state, 'N', 'N', (r1 - r0) * g.OW, g.CO, K, 1.f, P, K, w, g.CO, 0.f, y + r0 * g.OW * g.CO, g.CO);
     }
   }
   bias_activation(y, g.B * rows_per_image, g.CO, bias, act, (float)alpha);
@@ -501,14 +509,13 @@ static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
     return NULL;
   }
   memset(dx, 0, sizeof(float) * ndx);
-  const long chunk = images_per_chunk(state, &g);
-  float *P = scratch(state, (size_t)chunk * rows_per_image * K);
+  const long block = rows_per_block(&g, state->scratch_limit), rows = g.B * g.OH;
+  float *P = scratch(state, (size_t)block * g.OW * K);
   if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropInput: out of memory");
-  for (long b0 = 0; b0 < g.B; b0 += chunk) {
-    const long nbc = g.B - b0 < chunk ? g.B - b0 : chunk;
-    sgemm(state, 'N', 'T', nbc * rows_per_image, K, g.CO, 1.f, dy + b0 * rows_per_image * g.CO, g.CO, w, g.CO, 0.f,
-          P, K);
-    col2im(state, &g, P, b0, nbc, dx);
+  for (long r0 = 0; r0 < rows; r0 += block) {
+    const long r1 = rows - r0 < block ? rows : r0 + block;
+    sgemm(state, 'N', 'T', (r1 - r0) * g.OW, K, g.CO, 1.f, dy + r0 * g.OW * g.CO, g.CO, w, g.CO, 0.f, P, K);
+    col2im(state, &g, P, r0, r1, dx);
   }
   return NULL;
 }
@@ -534,14 +541,17 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
     sgemm(state, 'T', 'N', K, g.CO, g.B * rows_per_image, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
     return NULL;
   }
-  const long chunk = images_per_chunk(state, &g);
-  float *P = scratch(state, (size_t)chunk * rows_per_image * K);
+  /* Each block's GEMM reads and writes all of dW: blocks hold at least 4x dW's size so that
+   * traffic stays a fraction of the patch matrix's. */
+  const long limit = state->scratch_limit > 4 * K * g.CO ? state->scratch_limit : 4 * K * g.CO;
+  const long block = rows_per_block(&g, limit), rows = g.B * g.OH;
+  float *P = scratch(state, (size_t)block * g.OW * K);
   if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropFilter: out of memory");
-  for (long b0 = 0; b0 < g.B; b0 += chunk) {
-    const long nbc = g.B - b0 < chunk ? g.B - b0 : chunk;
-    im2col(state, &g, x, b0, nbc, P);
-    sgemm(state, 'T', 'N', K, g.CO, nbc * rows_per_image, 1.f, P, K, dy + b0 * rows_per_image * g.CO, g.CO,
-          b0 == 0 ? 0.f : 1.f, dw, g.CO);
+  for (long r0 = 0; r0 < rows; r0 += block) {
+    const long r1 = rows - r0 < block ? rows : r0 + block;
+    im2col(state, &g, x, r0, r1, P);
+    sgemm(state, 'T', 'N', K, g.CO, (r1 - r0) * g.OW, 1.f, P, K, dy + r0 * g.OW * g.CO, g.CO, r0 == 0 ? 0.f : 1.f, dw,
+          g.CO);
   }
   return NULL;
 }
