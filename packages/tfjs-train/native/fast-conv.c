@@ -574,10 +574,16 @@ static void adam_range(void *arg, long i0, long i1) {
   }
 }
 
-/* adamUpdate(w, g, m, v, wOut, mOut, vOut, lr, beta1, beta2, epsilon, weightDecay, decoupled, step):
- * PyTorch's Adam / AdamW step, one pass; outputs may alias inputs. */
+/* adamUpdate(w, g, m, v, wOut, mOut, vOut, { lr, beta1, beta2, epsilon, weightDecay, decoupled, step }):
+ * PyTorch's Adam / AdamW step, one pass; outputs may alias inputs (same signature as the JS
+ * adamUpdateInto in src/fused-adam.ts). */
+static int get_number_property(napi_env env, napi_value obj, const char *name, double *out) {
+  napi_value v;
+  return napi_get_named_property(env, obj, name, &v) == napi_ok && napi_get_value_double(env, v, out) == napi_ok;
+}
+
 static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
-  ARGS(14);
+  ARGS(8);
   float *arr[7];
   size_t len[7];
   for (int i = 0; i < 7; i++)
@@ -585,13 +591,12 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
       return throw_msg(env, "@lab/tfjs-train native adamUpdate: expected 7 Float32Arrays of one length");
   double lr, b1, b2, eps, wd, step;
   bool decoupled;
-  CHECK(napi_get_value_double(env, argv[7], &lr));
-  CHECK(napi_get_value_double(env, argv[8], &b1));
-  CHECK(napi_get_value_double(env, argv[9], &b2));
-  CHECK(napi_get_value_double(env, argv[10], &eps));
-  CHECK(napi_get_value_double(env, argv[11], &wd));
-  CHECK(napi_get_value_bool(env, argv[12], &decoupled));
-  CHECK(napi_get_value_double(env, argv[13], &step));
+  napi_value flag;
+  if (!get_number_property(env, argv[7], "lr", &lr) || !get_number_property(env, argv[7], "beta1", &b1) ||
+      !get_number_property(env, argv[7], "beta2", &b2) || !get_number_property(env, argv[7], "epsilon", &eps) ||
+      !get_number_property(env, argv[7], "weightDecay", &wd) || !get_number_property(env, argv[7], "step", &step) ||
+      napi_get_named_property(env, argv[7], "decoupled", &flag) != napi_ok || napi_get_value_bool(env, flag, &decoupled) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native adamUpdate: attrs must have numbers lr, beta1, beta2, epsilon, weightDecay, step and boolean decoupled");
   AdamJob job;
   job.w = arr[0];
   job.g = arr[1];

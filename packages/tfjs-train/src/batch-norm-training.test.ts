@@ -71,8 +71,8 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   const native = await loadNativeKernels();
   if (native.ok) {
-    nativeStats = (x, c, out) => native.kernels.batchNormStats(x, c, out);
-    nativeGrad = (...args) => native.kernels.batchNormTrainingGrad(...args);
+    nativeStats = native.kernels.batchNormStats;
+    nativeGrad = native.kernels.batchNormTrainingGrad;
   } else if (process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE === '1') {
     throw new Error(`native kernels did not build: ${native.reason}`);
   }

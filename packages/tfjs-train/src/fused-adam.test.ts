@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adamUpdateInto, FUSED_ADAM, fusedAdamConfig, type FusedAdamAttrs, type NativeAdamUpdate } from './fused-adam';
+import { adamUpdateInto, FUSED_ADAM, fusedAdamConfig, type FusedAdamAttrs, type AdamUpdateFn } from './fused-adam';
 import { randomValues, seededRandom } from './test-support';
 
 const BACKENDS = ['cpu', 'wasm'] as const;
@@ -241,7 +241,7 @@ describe.each(BACKENDS)(`${FUSED_ADAM} kernel on %s`, (backendName) => {
   it('calls the native update instead of the JS loop, with the same arguments', () => {
     tf.unregisterKernel(FUSED_ADAM, backendName);
     const calls: Array<{ n: number; attrs: FusedAdamAttrs }> = [];
-    const native: NativeAdamUpdate = (w, g, m, v, wOut, mOut, vOut, attrs) => {
+    const native: AdamUpdateFn = (w, g, m, v, wOut, mOut, vOut, attrs) => {
       calls.push({ n: w.length, attrs });
       adamUpdateInto(w, g, m, v, wOut, mOut, vOut, attrs);
     };

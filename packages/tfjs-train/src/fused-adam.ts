@@ -21,7 +21,8 @@ export interface FusedAdamAttrs {
   step: number;
 }
 
-export type NativeAdamUpdate = (
+/** The update over typed arrays: `adamUpdateInto`, or the native one with the same signature. */
+export type AdamUpdateFn = (
   w: Float32Array,
   g: Float32Array,
   m: Float32Array,
@@ -40,16 +41,7 @@ export type NativeAdamUpdate = (
  * Intermediates are float64 (JS numbers), rounded once on store. Every input of index i is read
  * before any output of index i is written, so outputs may alias inputs.
  */
-export function adamUpdateInto(
-  w: Float32Array,
-  g: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  wOut: Float32Array,
-  mOut: Float32Array,
-  vOut: Float32Array,
-  attrs: FusedAdamAttrs,
-): void {
+export const adamUpdateInto: AdamUpdateFn = (w, g, m, v, wOut, mOut, vOut, attrs) => {
   const { lr, beta1, beta2, epsilon, weightDecay, decoupled, step } = attrs;
   const stepSize = lr / (1 - beta1 ** step);
   // A multiply by the reciprocal instead of a divide per element: ~15% faster in V8, and the
@@ -70,7 +62,7 @@ export function adamUpdateInto(
     vOut[i] = vi;
     wOut[i] = wi * weightScale - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBiasCorrection2 + epsilon);
   }
-}
+};
 
 const INPUT_NAMES = ['weights', 'gradient', 'firstMoment', 'secondMoment'] as const;
 
@@ -95,7 +87,7 @@ function checkAttrs(attrs: NamedAttrMap | undefined): FusedAdamAttrs {
   return a;
 }
 
-function makeFusedAdamKernel(update: NativeAdamUpdate): KernelFunc {
+function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
   return ({ inputs, backend: backendAny, attrs }) => {
     const backend = backendAny as KernelBackend;
     const infos = inputs as Partial<Record<(typeof INPUT_NAMES)[number], TensorInfo>>;
@@ -143,6 +135,6 @@ function makeFusedAdamKernel(update: NativeAdamUpdate): KernelFunc {
  * Fused Adam kernel for the 'wasm' or 'cpu' backend: one pass over the four inputs instead of
  * ~10 tfjs ops (and passes) per variable. `native` replaces the JS loop (same arguments).
  */
-export function fusedAdamConfig(backendName: string, native?: NativeAdamUpdate): KernelConfig {
+export function fusedAdamConfig(backendName: string, native?: AdamUpdateFn): KernelConfig {
   return { kernelName: FUSED_ADAM, backendName, kernelFunc: makeFusedAdamKernel(native ?? adamUpdateInto) };
 }

@@ -31,7 +31,7 @@ export {
   batchNormTrainingGradConfig,
 } from './batch-norm-training';
 export { FUSED_ADAM, fusedAdamConfig, adamUpdateInto } from './fused-adam';
-export type { FusedAdamAttrs, NativeAdamUpdate } from './fused-adam';
+export type { FusedAdamAttrs, AdamUpdateFn } from './fused-adam';
 export { loadNativeKernels } from './native-addon';
 export type { NativeKernels, NativeGemm, NativeBuildOptions, NativeLoadResult } from './native-addon';
 export { nativeConvKernelConfigs, nativeGeometry } from './native-conv';

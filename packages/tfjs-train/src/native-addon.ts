@@ -9,7 +9,10 @@
  * machine that runs the code.
  */
 
-/** The functions native/fast-conv.c exports. Tensors are Float32Arrays (views of the wasm heap or cpu arrays). */
+import type { BatchNormStatsFn, BatchNormTrainingGradFn } from './batch-norm-training';
+import type { AdamUpdateFn } from './fused-adam';
+
+/** The functions native/fast-conv.c exports (the ones shared with JS kernels have their exact signatures). Tensors are Float32Arrays (views of the wasm heap or cpu arrays). */
 export interface NativeKernels {
   conv2dForward(
     x: Float32Array,
@@ -22,34 +25,9 @@ export interface NativeKernels {
   ): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
-  adamUpdate(
-    w: Float32Array,
-    g: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    wOut: Float32Array,
-    mOut: Float32Array,
-    vOut: Float32Array,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    epsilon: number,
-    weightDecay: number,
-    decoupled: boolean,
-    step: number,
-  ): void;
-  batchNormStats(x: Float32Array, channels: number, out: Float32Array): void;
-  batchNormTrainingGrad(
-    dy: Float32Array,
-    x: Float32Array,
-    mean: Float32Array,
-    variance: Float32Array,
-    scale: Float32Array | null,
-    epsilon: number,
-    dx: Float32Array,
-    dScale: Float32Array,
-    dOffset: Float32Array,
-  ): void;
+  adamUpdate: AdamUpdateFn;
+  batchNormStats: BatchNormStatsFn;
+  batchNormTrainingGrad: BatchNormTrainingGradFn;
   batchNormApply(
     x: Float32Array,
     mean: Float32Array,

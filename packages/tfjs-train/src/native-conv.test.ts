@@ -17,6 +17,7 @@ import {
   nativeGeometry,
   nativeMaxPoolGrad,
 } from './native-conv';
+import { adamUpdateInto } from './fused-adam';
 import { maxPoolGradNHWC } from './max-pool-grad';
 import { finiteDifference, randomValues, relativeError, runOn, sampleIndices, seededRandom } from './test-support';
 
@@ -251,6 +252,28 @@ describe('native memory-bound kernels', () => {
       maxPoolGradNHWC(x, dy, reference, info);
       expect(Array.from(ours)).toEqual(Array.from(reference));
     }
+  });
+
+  it('adamUpdate equals the JS update (Adam and AdamW, 2 threads over a long vector, outputs aliasing inputs)', (ctx) => {
+    const k = providers.builtin;
+    if (typeof k === 'string' || k == null) return ctx.skip();
+    const rand = seededRandom(12);
+    const n = 600_001; // > 2 x 2^18: split across both threads
+    const [w, g, m] = [0, 1, 2].map(() => randomValues(rand, n));
+    const v = randomValues(rand, n).map((x) => x * x);
+    k.setThreads(2);
+    for (const attrs of [
+      { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-2, decoupled: false, step: 3 },
+      { lr: 3e-2, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 5e-2, decoupled: true, step: 1 },
+    ]) {
+      const ref = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      adamUpdateInto(w, g, m, v, ref[0], ref[1], ref[2], attrs);
+      const ours = [Float32Array.from(w), Float32Array.from(m), Float32Array.from(v)];
+      k.adamUpdate(ours[0], g, ours[1], ours[2], ours[0], ours[1], ours[2], attrs);
+      for (let j = 0; j < 3; j++) expect(relativeError(ours[j], ref[j]), `output ${j} ${JSON.stringify(attrs)}`).toBeLessThan(1e-6);
+    }
+    k.setThreads(1);
+    expect(() => k.adamUpdate(w, g, m, v, w, m, v, { lr: 1 } as never)).toThrow(/attrs must have numbers/);
   });
 
   it('FusedBatchNorm matches the cpu backend, with and without scale and offset', async (ctx) => {

@@ -13,7 +13,7 @@ import { batchNormStatsConfig, batchNormTrainingGradConfig } from './batch-norm-
 import { conv2DBackpropFilterConfig, type BackpropFilterStrategy } from './conv-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-grad';
-import { fusedAdamConfig, type NativeAdamUpdate } from './fused-adam';
+import { fusedAdamConfig } from './fused-adam';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { defaultNativeThreads, loadNativeKernels, type NativeBuildOptions, type NativeGemm, type NativeKernels } from './native-addon';
 import { makeNativeBatchNormKernel, nativeConvKernelConfigs, nativeMaxPoolGrad } from './native-conv';
@@ -83,11 +83,6 @@ export function fastTrainingKernelConfigs(
   ];
 }
 
-function nativeAdam(native: NativeKernels): NativeAdamUpdate {
-  return (w, g, m, v, wOut, mOut, vOut, a) =>
-    native.adamUpdate(w, g, m, v, wOut, mOut, vOut, a.lr, a.beta1, a.beta2, a.epsilon, a.weightDecay, a.decoupled, a.step);
-}
-
 /**
  * The pure configs with the native ones swapped in: Conv2D, FusedConv2D and both conv gradients
  * run on native/fast-conv.c and fall back to the stock forward / our pure gradients for cases it
@@ -108,9 +103,9 @@ function withNativeKernels(backendName: FastTrainingBackend, pure: KernelConfig[
     Conv2DBackpropFilter: (byName.get('Conv2DBackpropFilter') as KernelConfig).kernelFunc,
   });
   replaced.push(
-    fusedAdamConfig(backendName, nativeAdam(native)),
-    batchNormStatsConfig(backendName, (x, channels, out) => native.batchNormStats(x, channels, out)),
-    batchNormTrainingGradConfig(backendName, (...args) => native.batchNormTrainingGrad(...args)),
+    fusedAdamConfig(backendName, native.adamUpdate),
+    batchNormStatsConfig(backendName, native.batchNormStats),
+    batchNormTrainingGradConfig(backendName, native.batchNormTrainingGrad),
     { kernelName: 'FusedBatchNorm', backendName, kernelFunc: makeNativeBatchNormKernel(native, stockOrThrow('FusedBatchNorm')) },
   );
   // The cpu backend's stock MaxPoolGrad is correct; wasm's is replaced by ours either way.
