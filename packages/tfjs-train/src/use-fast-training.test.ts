@@ -77,8 +77,10 @@ describe('useFastTraining', () => {
       'LabTfjsTrainBatchNormStats',
       'LabTfjsTrainBatchNormTrainingGrad',
       'LabFusedAdam',
+      'Slice',
+      'PadV2',
     ]);
-    expect(info.replacedStock).toEqual(['Conv2DBackpropInput', 'MaxPoolGrad']);
+    expect(info.replacedStock).toEqual(['Conv2DBackpropInput', 'MaxPoolGrad', 'Slice', 'PadV2']);
     expect(info.gradients).toEqual(['FusedBatchNorm']);
     expect(info.native).toEqual({ enabled: false, reason: "options.native is 'off'" });
     expect(listMissingTrainingKernels('wasm')).not.toContain('Conv2DBackpropFilter');

@@ -7,6 +7,7 @@ import {
   unregisterKernel,
   type GradConfig,
   type KernelConfig,
+  type KernelFunc,
 } from '@tensorflow/tfjs-core';
 import { batchNormGradSumsConfig, fusedBatchNormGradConfig } from './batch-norm-grad';
 import { batchNormStatsConfig, batchNormTrainingGradConfig } from './batch-norm-training';
@@ -15,6 +16,7 @@ import { conv2DBackpropInputConfig } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-grad';
 import { fusedAdamConfig } from './fused-adam';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { padConfig, sliceConfig } from './slice-pad';
 import { defaultNativeThreads, loadNativeKernels, type NativeBuildOptions, type NativeGemm, type NativeKernels } from './native-addon';
 import { makeNativeBatchNormKernel, nativeConvKernelConfigs, nativeMaxPoolGrad } from './native-conv';
 
@@ -54,6 +56,23 @@ export interface FastTrainingInfo {
   native: NativeTrainingInfo;
 }
 
+/**
+ * The backend's own kernel for `name`, remembered the first time it is looked up (always before
+ * ours replace it), so replacements can hand it the cases they do not cover.
+ */
+const stockKernelFuncs = new Map<string, KernelFunc>();
+function stockKernelFunc(name: string, backendName: string): KernelFunc {
+  const key = `${backendName}/${name}`;
+  let kernelFunc = stockKernelFuncs.get(key);
+  if (kernelFunc == null) {
+    const stock = getKernel(name, backendName);
+    if (stock == null) throw new Error(`@lab/tfjs-train: backend '${backendName}' has no ${name} kernel to fall back to`);
+    kernelFunc = stock.kernelFunc;
+    stockKernelFuncs.set(key, kernelFunc);
+  }
+  return kernelFunc;
+}
+
 /** Kernel configs this package provides for `backendName`, in the set `useFastTraining` installs. */
 export function fastTrainingKernelConfigs(
   backendName: FastTrainingBackend,
@@ -70,6 +89,8 @@ export function fastTrainingKernelConfigs(
       batchNormStatsConfig('wasm'),
       batchNormTrainingGradConfig('wasm'),
       fusedAdamConfig('wasm'),
+      sliceConfig('wasm', stockKernelFunc('Slice', 'wasm')),
+      padConfig('wasm', stockKernelFunc('PadV2', 'wasm')),
     ];
   }
   // The cpu backend's own Conv2DBackpropInput, depthwise gradients and MaxPoolGrad are correct
@@ -91,11 +112,7 @@ export function fastTrainingKernelConfigs(
  */
 function withNativeKernels(backendName: FastTrainingBackend, pure: KernelConfig[], native: NativeKernels): KernelConfig[] {
   const byName = new Map(pure.map((c) => [c.kernelName, c]));
-  const stockOrThrow = (name: string) => {
-    const k = getKernel(name, backendName);
-    if (k == null) throw new Error(`@lab/tfjs-train: backend '${backendName}' has no ${name} kernel to fall back to`);
-    return k.kernelFunc;
-  };
+  const stockOrThrow = (name: string) => stockKernelFunc(name, backendName);
   const replaced = nativeConvKernelConfigs(backendName, native, {
     Conv2D: stockOrThrow('Conv2D'),
     FusedConv2D: stockOrThrow('FusedConv2D'),
