@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { useFastTraining } from '@lab/tfjs-train';
 import { buildResNet18, makeStepper } from './train-resnet';
@@ -20,6 +21,9 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     'step-warmup': { type: 'string' },
     native: { type: 'string', default: 'auto' },
+    // Concurrent runs: after warm-up print READY and wait for this file before timing, so that
+    // the timed steps of all workers overlap.
+    'go-file': { type: 'string' },
     threads: { type: 'string' },
   },
 });
@@ -37,8 +41,15 @@ interface Timing {
   endEpochMs: number;
 }
 
-function timeIt(fn: () => void, reps: number, warmup: number): Timing {
+function waitForGoFile(file: string): void {
+  console.log('READY');
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!existsSync(file)) Atomics.wait(pause, 0, 0, 5);
+}
+
+function timeIt(fn: () => void, reps: number, warmup: number, goFile?: string): Timing {
   for (let i = 0; i < warmup; i++) fn();
+  if (goFile != null) waitForGoFile(goFile);
   const wallMs: number[] = [];
   const cpuMs: number[] = [];
   const startEpochMs = Date.now();
@@ -85,7 +96,7 @@ if (forwardReps > 0) {
 }
 try {
   const losses: number[] = [];
-  const stp = timeIt(() => losses.push(stepper.step()), reps, Number(args['step-warmup'] ?? warmup));
+  const stp = timeIt(() => losses.push(stepper.step()), reps, Number(args['step-warmup'] ?? warmup), args['go-file']);
   result.stepMs = stp.wallMs;
   result.stepCpuMs = stp.cpuMs;
   result.stepMedianMs = median(stp.wallMs);

@@ -7,12 +7,12 @@
 // "native" adds the kernels compiled on this machine (native/fast-conv.c: im2col + oneDNN /
 // OpenBLAS / built-in SGEMM, fused Adam), with 2 threads and with 1.
 //
-// Options: --rounds N (2)  --reps N per round (3)  --widths 0.25,1  --concurrent-steps N (4)
+// Options: --rounds N (2)  --reps N per round (3)  --widths 0.25,1  --concurrent-steps N (8)
 //          --cpu-stock-full (time one full-width cpu-stock step; > 140 s)  --skip-cpu  --skip-torch
 // A default run takes ~10 minutes on 2 shared cores (the cpu rows dominate; --skip-cpu for ~4).
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,7 +24,7 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '2' },
     reps: { type: 'string', default: '3' },
     widths: { type: 'string', default: '0.25,1' },
-    'concurrent-steps': { type: 'string', default: '4' },
+    'concurrent-steps': { type: 'string', default: '8' },
     'cpu-stock-full': { type: 'boolean', default: false },
     'skip-cpu': { type: 'boolean', default: false },
     'skip-torch': { type: 'boolean', default: false },
@@ -51,12 +51,18 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function runProcess(command: string, args: string[], timeoutMs: number): Promise<Result> {
+function runProcess(command: string, args: string[], timeoutMs: number, onReady?: () => void): Promise<Result> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (onReady != null && out.includes('READY\n')) {
+        onReady();
+        onReady = undefined;
+      }
+    });
     child.stderr.on('data', (d) => (err += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (code, signal) => {
@@ -69,10 +75,10 @@ function runProcess(command: string, args: string[], timeoutMs: number): Promise
   });
 }
 
-function tfjs(backend: string, kernels: 'stock' | 'ours', width: number, extra: Record<string, number | string>, timeoutMs: number) {
+function tfjs(backend: string, kernels: 'stock' | 'ours', width: number, extra: Record<string, number | string>, timeoutMs: number, onReady?: () => void) {
   const args = [join(root, 'bench/train-step-worker.ts'), '--backend', backend, '--kernels', kernels, '--width', String(width)];
   for (const [k, v] of Object.entries(extra)) args.push(`--${k}`, String(v));
-  return runProcess(tsx, args, timeoutMs);
+  return runProcess(tsx, args, timeoutMs, onReady);
 }
 
 function findTorchPython(): string | null {
@@ -190,7 +196,22 @@ if (nativeGemm !== '') console.log(`native rows ran their GEMMs on: ${nativeGemm
 const concurrentSteps = Number(opts['concurrent-steps']);
 if (widths.includes(1) && concurrentSteps > 0) {
   console.error('[two trials at once] 2 x wasm ours (native, 1 thread each)');
-  const pair = await Promise.all([0, 1].map(() => tfjs('wasm', 'ours', 1, { reps: concurrentSteps, warmup: 1, 'forward-reps': 0, threads: 1 }, 900_000)));
+  // Both workers warm up, then start their timed steps together (a go file), so the figure is
+  // the steady state of two trials sharing the machine rather than one start-up running alone.
+  const goFile = join(mkdtempSync(join(tmpdir(), 'bench-train-')), 'go');
+  let ready = 0;
+  const onReady = () => {
+    if (++ready === 2) writeFileSync(goFile, '');
+  };
+  const pair = await Promise.all(
+    [0, 1].map((): Promise<Result> =>
+      tfjs('wasm', 'ours', 1, { reps: concurrentSteps, warmup: 1, 'forward-reps': 0, threads: 1, 'go-file': goFile }, 900_000, onReady).then((r) => {
+        // A worker that died before READY must not leave the other waiting.
+        if (!existsSync(goFile)) writeFileSync(goFile, '');
+        return r;
+      }),
+    ),
+  );
   const windows = pair.map((p) => p.stepWindow).filter((w): w is [number, number] => w != null);
   console.log('');
   if (windows.length === 2) {
