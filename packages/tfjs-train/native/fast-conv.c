@@ -146,101 +146,128 @@ static void parallel_for(int threads, long n, long min_per_thread, range_fn fn, 
   }
 }
 
-/* Built-in GEMM for machines without an optimised library: packs op(A) and op(B) so the inner
- * loop runs along contiguous rows of B, four rows of A at a time (each loaded B row feeds four
- * accumulating rows), and leaves vectorisation to the compiler (-O3 -march=native). Rows of C
- * are split across threads. ~45 GFLOP/s per AVX-512 core: modest, but it uses every core. */
-typedef struct {
-  const float *A, *B;
-  float *C;
-  long m0, m1, N, K, ldc;
-  float alpha, beta;
-} GemmPart;
+/* Built-in GEMM for machines without oneDNN or OpenBLAS, in the usual blocked form: op(B) is
+ * packed in KC-row slices of NR-column panels, op(A) in MR-row panels, and a 6x32 register tile
+ * (12 accumulators of 16 floats) runs over each pair. GCC's vector extensions keep it portable:
+ * with -march=native they become AVX-512 (or twice as many AVX2, or SSE, operations). Row panels
+ * are split across threads. */
+#define GEMM_MR 6
+#define GEMM_NR 32
+#define GEMM_KC 256
+typedef float vf16 __attribute__((vector_size(64)));
 
-static void gemm_rows(const GemmPart *p) {
-  const long N = p->N, K = p->K;
-  long i = p->m0;
-  float *acc = (float *)malloc(sizeof(float) * (size_t)N * 4);
-  if (acc == NULL) abort();
-  for (; i < p->m1; i += 4) {
-    const long rows = p->m1 - i < 4 ? p->m1 - i : 4;
-    memset(acc, 0, sizeof(float) * (size_t)N * 4);
-    float *c0 = acc, *c1 = acc + N, *c2 = acc + 2 * N, *c3 = acc + 3 * N;
-    const float *a = p->A + i * K;
-    for (long k = 0; k < K; k++) {
-      const float a0 = a[k], a1 = rows > 1 ? a[K + k] : 0.f, a2 = rows > 2 ? a[2 * K + k] : 0.f,
-                  a3 = rows > 3 ? a[3 * K + k] : 0.f;
-      const float *b = p->B + k * N;
-      for (long j = 0; j < N; j++) {
-        const float bj = b[j];
-        c0[j] += a0 * bj;
-        c1[j] += a1 * bj;
-        c2[j] += a2 * bj;
-        c3[j] += a3 * bj;
+static void pack_b_slice(char tb, const float *B, long ldb, long k0, long kc, long N, float *out) {
+  for (long j0 = 0; j0 < N; j0 += GEMM_NR) {
+    const long nr = N - j0 < GEMM_NR ? N - j0 : GEMM_NR;
+    float *panel = out + (j0 / GEMM_NR) * GEMM_KC * GEMM_NR;
+    if (tb == 'T') {
+      /* op(B) columns are rows of B: read each along k (contiguous), scatter into the panel
+       * (which stays in cache), rather than gathering with stride ldb. */
+      if (nr < GEMM_NR)
+        for (long k = 0; k < kc; k++) memset(panel + k * GEMM_NR + nr, 0, sizeof(float) * (GEMM_NR - nr));
+      for (long j = 0; j < nr; j++) {
+        const float *src = B + (j0 + j) * ldb + k0;
+        for (long k = 0; k < kc; k++) panel[k * GEMM_NR + j] = src[k];
       }
-    }
-    for (long r = 0; r < rows; r++) {
-      float *c = p->C + (i + r) * p->ldc;
-      const float *s = acc + r * N;
-      if (p->beta == 0.f) {
-        for (long j = 0; j < N; j++) c[j] = p->alpha * s[j];
-      } else {
-        for (long j = 0; j < N; j++) c[j] = p->alpha * s[j] + p->beta * c[j];
+    } else {
+      for (long k = 0; k < kc; k++) {
+        float *dst = panel + k * GEMM_NR;
+        memcpy(dst, B + (k0 + k) * ldb + j0, sizeof(float) * nr);
+        for (long j = nr; j < GEMM_NR; j++) dst[j] = 0.f;
       }
     }
   }
-  free(acc);
 }
 
-static void *gemm_rows_thread(void *arg) {
-  gemm_rows((const GemmPart *)arg);
-  return NULL;
+typedef struct {
+  char ta;
+  const float *A;
+  long lda, M, N, k0, kc, ldc, mc;
+  const float *packed_b;
+  float *C;
+  float alpha, beta;
+  int first;
+} GemmSlice;
+
+/* One MR x NR tile: C[0:mr, 0:nr] (+)= alpha * a-panel x b-panel. */
+static void gemm_tile(const GemmSlice *s, const float *a, const float *b, float *c, long mr, long nr) {
+  vf16 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+  vf16 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+  for (long k = 0; k < s->kc; k++) {
+    const vf16 b0 = *(const vf16 *)(b + k * GEMM_NR), b1 = *(const vf16 *)(b + k * GEMM_NR + 16);
+    const float *ak = a + k * GEMM_MR;
+    c00 += ak[0] * b0, c01 += ak[0] * b1;
+    c10 += ak[1] * b0, c11 += ak[1] * b1;
+    c20 += ak[2] * b0, c21 += ak[2] * b1;
+    c30 += ak[3] * b0, c31 += ak[3] * b1;
+    c40 += ak[4] * b0, c41 += ak[4] * b1;
+    c50 += ak[5] * b0, c51 += ak[5] * b1;
+  }
+  const vf16 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  float tile[GEMM_MR * GEMM_NR];
+  memcpy(tile, acc, sizeof(tile));
+  for (long r = 0; r < mr; r++) {
+    float *cr = c + r * s->ldc;
+    const float *t = tile + r * GEMM_NR;
+    if (!s->first) {
+      for (long j = 0; j < nr; j++) cr[j] += s->alpha * t[j];
+    } else if (s->beta == 0.f) {
+      for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j];
+    } else {
+      for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j] + s->beta * cr[j];
+    }
+  }
 }
 
-static void transpose_into(const float *src, long rows, long cols, long ld, float *dst) {
-  for (long r0 = 0; r0 < rows; r0 += 32)
-    for (long c0 = 0; c0 < cols; c0 += 32)
-      for (long r = r0; r < rows && r < r0 + 32; r++)
-        for (long c = c0; c < cols && c < c0 + 32; c++) dst[c * rows + r] = src[r * ld + c];
+/* Blocks of mc rows: pack their A panels (in L2), then sweep the column panels with every row
+ * panel inside, so each packed B panel is read once per block and reused from L1. */
+static void gemm_row_blocks(void *arg, long q0, long q1) {
+  const GemmSlice *s = (const GemmSlice *)arg;
+  float *a = (float *)malloc(sizeof(float) * (size_t)s->mc * GEMM_KC);
+  if (a == NULL) abort();
+  for (long q = q0; q < q1; q++) {
+    const long i_start = q * s->mc, rows = s->M - i_start < s->mc ? s->M - i_start : s->mc;
+    const long panels = (rows + GEMM_MR - 1) / GEMM_MR;
+    for (long p = 0; p < panels; p++) {
+      float *ap = a + p * GEMM_KC * GEMM_MR;
+      const long i0 = i_start + p * GEMM_MR, mr = rows - p * GEMM_MR < GEMM_MR ? rows - p * GEMM_MR : GEMM_MR;
+      for (long k = 0; k < s->kc; k++)
+        for (long r = 0; r < GEMM_MR; r++)
+          ap[k * GEMM_MR + r] = r >= mr ? 0.f
+                                : s->ta == 'T' ? s->A[(s->k0 + k) * s->lda + i0 + r]
+                                               : s->A[(i0 + r) * s->lda + s->k0 + k];
+    }
+    for (long j0 = 0; j0 < s->N; j0 += GEMM_NR) {
+      const long nr = s->N - j0 < GEMM_NR ? s->N - j0 : GEMM_NR;
+      const float *b = s->packed_b + (j0 / GEMM_NR) * GEMM_KC * GEMM_NR;
+      for (long p = 0; p < panels; p++) {
+        const long i0 = i_start + p * GEMM_MR, mr = rows - p * GEMM_MR < GEMM_MR ? rows - p * GEMM_MR : GEMM_MR;
+        gemm_tile(s, a + p * GEMM_KC * GEMM_MR, b, s->C + i0 * s->ldc + j0, mr, nr);
+      }
+    }
+  }
+  free(a);
 }
 
 static void builtin_sgemm(int threads, char ta, char tb, long M, long N, long K, float alpha, const float *A,
                           long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-  /* Pack into contiguous op(A) [M,K] and op(B) [K,N]. */
-  float *packA = NULL, *packB = NULL;
-  const float *a = A, *b = B;
-  if (ta == 'T' || lda != K) {
-    packA = (float *)malloc(sizeof(float) * (size_t)M * K);
-    if (packA == NULL) abort();
-    if (ta == 'T') transpose_into(A, K, M, lda, packA);
-    else for (long r = 0; r < M; r++) memcpy(packA + r * K, A + r * lda, sizeof(float) * K);
-    a = packA;
+  const long panels = (N + GEMM_NR - 1) / GEMM_NR;
+  float *packed_b = (float *)aligned_alloc(64, sizeof(float) * (size_t)panels * GEMM_KC * GEMM_NR);
+  if (packed_b == NULL) abort();
+  /* Row blocks of up to 96 rows (16 panels, 96 KB of packed A), smaller when that leaves a
+   * thread without a block. */
+  long mc = 16 * GEMM_MR;
+  if (threads > 1 && (M + mc - 1) / mc < threads) {
+    mc = (M + threads - 1) / threads;
+    mc = (mc + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
   }
-  if (tb == 'T' || ldb != N) {
-    packB = (float *)malloc(sizeof(float) * (size_t)K * N);
-    if (packB == NULL) abort();
-    if (tb == 'T') transpose_into(B, N, K, ldb, packB);
-    else for (long r = 0; r < K; r++) memcpy(packB + r * N, B + r * ldb, sizeof(float) * N);
-    b = packB;
+  for (long k0 = 0; k0 < K; k0 += GEMM_KC) {
+    const long kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+    pack_b_slice(tb, B, ldb, k0, kc, N, packed_b);
+    GemmSlice slice = {ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
+    parallel_for(threads, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
   }
-  if (threads > 8) threads = 8;
-  if (threads < 1 || M < 64) threads = 1;
-  GemmPart parts[8];
-  pthread_t ids[8];
-  for (int t = 0; t < threads; t++) {
-    long m0 = M * t / threads, m1 = M * (t + 1) / threads;
-    parts[t] = (GemmPart){a, b, C, m0, m1, N, K, ldc, alpha, beta};
-  }
-  int started = 0;
-  for (int t = 1; t < threads; t++) {
-    if (pthread_create(&ids[t], NULL, gemm_rows_thread, &parts[t]) != 0) break;
-    started = t;
-  }
-  gemm_rows(&parts[0]);
-  for (int t = 1; t <= started; t++) pthread_join(ids[t], NULL);
-  for (int t = started + 1; t < threads; t++) gemm_rows(&parts[t]);
-  free(packA);
-  free(packB);
+  free(packed_b);
 }
 
 static void sgemm(Env *env, char ta, char tb, long M, long N, long K, float alpha, const float *A, long lda,
@@ -283,13 +310,18 @@ static int is_pointwise(const Geom *g) {
          g->OW == g->W;
 }
 
-/* With several threads, small blocks make small GEMMs that do not split well across threads (and
- * a thread start per block): there blocks are up to 32x larger (measured: 2 threads took 0.150 s
- * per ResNet-18 step with L2-sized blocks, more than 1 thread's 0.125 s). A limit set below the
- * default (tests) is kept as is. */
-static long block_limit(const Env *env) {
-  if (env->threads > 1 && env->scratch_limit >= DEFAULT_SCRATCH_LIMIT_FLOATS) return 32 * DEFAULT_SCRATCH_LIMIT_FLOATS;
-  return env->scratch_limit;
+/* Floats of patch matrix per block. Small blocks stay in L2 between im2col and the GEMM, but
+ * every block's GEMM also packs (forward, input gradient) or reads and writes (filter gradient)
+ * the whole filter, so a block holds at least 8x the filter's `filter_floats`: on ResNet-18's
+ * last stage (filter 4608 x 512) smaller blocks made the built-in GEMM 5x slower. With several
+ * threads, small GEMMs also split badly (and start threads per block): there blocks are up to 32x
+ * larger (2 threads took 0.150 s per ResNet-18 step with L2-sized blocks, more than 1 thread's
+ * 0.125 s). A limit set below the default (tests) is kept as is. */
+static long block_limit(const Env *env, long filter_floats) {
+  long limit = env->scratch_limit;
+  if (limit < DEFAULT_SCRATCH_LIMIT_FLOATS) return limit;
+  if (env->threads > 1) limit = 32 * DEFAULT_SCRATCH_LIMIT_FLOATS;
+  return limit > 8 * filter_floats ? limit : 8 * filter_floats;
 }
 
 /* Output rows (b, oh) per block, at least one. */
@@ -513,7 +545,7 @@ static napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   if (is_pointwise(&g)) {
     sgemm(state, 'N', 'N', g.B * rows_per_image, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
   } else {
-    const long block = rows_per_block(&g, block_limit(state)), rows = g.B * g.OH;
+    const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
     float *P = scratch(state, (size_t)block * g.OW * K);
     if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dForward: out of memory");
     for (long r0 = 0; r0 < rows; r0 += block) {
@@ -544,7 +576,7 @@ static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
     return NULL;
   }
   memset(dx, 0, sizeof(float) * ndx);
-  const long block = rows_per_block(&g, block_limit(state)), rows = g.B * g.OH;
+  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
   float *P = scratch(state, (size_t)block * g.OW * K);
   if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropInput: out of memory");
   for (long r0 = 0; r0 < rows; r0 += block) {
@@ -576,10 +608,7 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
     sgemm(state, 'T', 'N', K, g.CO, g.B * rows_per_image, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
     return NULL;
   }
-  /* Each block's GEMM reads and writes all of dW: blocks hold at least 4x dW's size so that
-   * traffic stays a fraction of the patch matrix's. */
-  const long limit = block_limit(state) > 4 * K * g.CO ? block_limit(state) : 4 * K * g.CO;
-  const long block = rows_per_block(&g, limit), rows = g.B * g.OH;
+  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
   float *P = scratch(state, (size_t)block * g.OW * K);
   if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropFilter: out of memory");
   for (long r0 = 0; r0 < rows; r0 += block) {
@@ -850,7 +879,9 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t n;
   CHECK(napi_get_value_int32(env, argv[0], &n));
-  state->threads = n < 1 ? 1 : n;
+  /* The built-in GEMM runs on one thread: with threads started per call (no pool) a ResNet-18
+   * step measured 0.18-0.21 s on 2 threads against 0.14-0.17 s on 1. */
+  state->threads = n < 1 || provider == PROVIDER_BUILTIN ? 1 : n;
   napi_value out;
   CHECK(napi_create_int32(env, state->threads, &out));
   return out;
