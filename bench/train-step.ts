@@ -218,6 +218,7 @@ if (widths.includes(1) && concurrentSteps > 0) {
     const wall = (Math.max(windows[0][1], windows[1][1]) - Math.min(windows[0][0], windows[1][0])) / 1000;
     const perStep = pair.flatMap((p) => p.stepMs ?? []);
     console.log(`two trials at once (2 wasm processes, native 1 thread each, x ${concurrentSteps} steps): ${wall.toFixed(2)} s wall, median step ${(median(perStep) / 1000).toFixed(3)} s`);
+    pair.forEach((p, i) => console.log(`  trial ${i + 1} steps (s): ${(p.stepMs ?? []).map((ms) => (ms / 1000).toFixed(3)).join(' ')}`));
     for (const threads of [2, 1]) {
       const t = torchRow(1, threads);
       if (t == null || t.step.length === 0) continue;

@@ -112,18 +112,17 @@ export function fastTrainingKernelConfigs(
  */
 function withNativeKernels(backendName: FastTrainingBackend, pure: KernelConfig[], native: NativeKernels): KernelConfig[] {
   const byName = new Map(pure.map((c) => [c.kernelName, c]));
-  const stockOrThrow = (name: string) => stockKernelFunc(name, backendName);
   const replaced = nativeConvKernelConfigs(backendName, native, {
-    Conv2D: stockOrThrow('Conv2D'),
-    FusedConv2D: stockOrThrow('FusedConv2D'),
-    Conv2DBackpropInput: byName.get('Conv2DBackpropInput')?.kernelFunc ?? stockOrThrow('Conv2DBackpropInput'),
+    Conv2D: stockKernelFunc('Conv2D', backendName),
+    FusedConv2D: stockKernelFunc('FusedConv2D', backendName),
+    Conv2DBackpropInput: byName.get('Conv2DBackpropInput')?.kernelFunc ?? stockKernelFunc('Conv2DBackpropInput', backendName),
     Conv2DBackpropFilter: (byName.get('Conv2DBackpropFilter') as KernelConfig).kernelFunc,
   });
   replaced.push(
     fusedAdamConfig(backendName, native.adamUpdate),
     batchNormStatsConfig(backendName, native.batchNormStats),
     batchNormTrainingGradConfig(backendName, native.batchNormTrainingGrad),
-    { kernelName: 'FusedBatchNorm', backendName, kernelFunc: makeNativeBatchNormKernel(native, stockOrThrow('FusedBatchNorm')) },
+    { kernelName: 'FusedBatchNorm', backendName, kernelFunc: makeNativeBatchNormKernel(native, stockKernelFunc('FusedBatchNorm', backendName)) },
   );
   // The cpu backend's stock MaxPoolGrad is correct; wasm's is replaced by ours either way.
   if (byName.has('MaxPoolGrad')) replaced.push(maxPoolGradConfig(backendName, nativeMaxPoolGrad(native)));
@@ -135,15 +134,15 @@ async function resolveNative(
   options: FastTrainingOptions,
 ): Promise<{ native: NativeKernels | null; info: NativeTrainingInfo }> {
   const mode = options.native ?? 'auto';
-  const env = typeof process !== 'undefined' ? process.env.LAB_TFJS_TRAIN_NATIVE : undefined;
-  if (mode === 'auto' && (env === 'off' || env === '0' || env === 'false')) {
-    return { native: null, info: { enabled: false, reason: `LAB_TFJS_TRAIN_NATIVE=${env}` } };
-  }
   if (mode !== 'auto' && mode !== 'off' && mode !== 'require') {
     throw new Error(`@lab/tfjs-train useFastTraining: options.native must be 'auto', 'off' or 'require', got '${String(mode)}'`);
   }
   if (options.threads != null && !(Number.isInteger(options.threads) && options.threads >= 1)) {
     throw new Error(`@lab/tfjs-train useFastTraining: options.threads must be a positive integer, got ${String(options.threads)}`);
+  }
+  const env = typeof process !== 'undefined' ? process.env.LAB_TFJS_TRAIN_NATIVE : undefined;
+  if (mode === 'auto' && (env === 'off' || env === '0' || env === 'false')) {
+    return { native: null, info: { enabled: false, reason: `LAB_TFJS_TRAIN_NATIVE=${env}` } };
   }
   if (mode === 'off') return { native: null, info: { enabled: false, reason: "options.native is 'off'" } };
   const loaded = await loadNativeKernels(options.nativeBuild);
