@@ -108,7 +108,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const seconds = (Date.now() - t0) / 1000;
     const summary = summarizeRun(runDir);
     const config = readRunConfig(runDir);
-    backendName = `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train kernels' : ''}`;
+    backendName = `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''}`;
     const reportMd = join(runDir, 'report.md');
     const report = join(runDir, 'report.html');
     runs.push({ experiment: experiment.name, runDir, report });

@@ -46,12 +46,12 @@ describe('selectBackend', () => {
 
   it("logs whether @lab/tfjs-train's native kernels are in use, and why not", async () => {
     for (const [native, expected] of [
-      [{ enabled: true, gemm: 'onednn', threads: 2 }, 'wasm: @lab/tfjs-train native kernels on onednn SGEMM, 2 threads'],
+      [{ enabled: true, gemm: 'onednn', threads: 2 }, 'wasm: @lab/tfjs-train native kernels on onednn SGEMM'],
       [{ enabled: false, reason: "no C compiler 'cc'" }, "wasm: @lab/tfjs-train no native kernels (no C compiler 'cc'); training on the wasm/JS kernels, ~5x slower"],
     ] as const) {
       const registered = new Set<string>();
       const logs: string[] = [];
-      await selectBackend('wasm', {
+      const chosen = await selectBackend('wasm', {
         log: (m) => logs.push(m),
         importModule: async (specifier: string) => {
           if (specifier === '@tensorflow/tfjs-core') return fakeTf(registered, { name: '' });
@@ -64,6 +64,8 @@ describe('selectBackend', () => {
         },
       });
       expect(logs).toContain(expected);
+      // Recorded for run.json and the report, without the "wasm: @lab/tfjs-train " prefix.
+      expect(chosen.native).toBe(expected.replace('wasm: @lab/tfjs-train ', ''));
     }
   });
 

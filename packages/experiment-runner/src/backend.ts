@@ -11,6 +11,8 @@ export interface BackendSelection {
   tfBackend: string;
   /** Whether `@lab/tfjs-train`'s training kernels were installed (wasm or cpu, when that package is importable). */
   fastTraining: boolean;
+  /** What @lab/tfjs-train said of its native kernels (which GEMM, or why none), when it was installed. */
+  native?: string;
   /** One plain sentence per attempt that failed before this one. */
   failures: string[];
 }
@@ -58,10 +60,11 @@ interface TrainingKernels {
 
 /** The `native` field of @lab/tfjs-train's install info, described for the run log. */
 function describeNative(info: unknown): string | undefined {
-  const native = (info as { native?: { enabled: boolean; gemm?: string; threads?: number; reason?: string } } | undefined)?.native;
+  const native = (info as { native?: { enabled: boolean; gemm?: string; reason?: string } } | undefined)?.native;
   if (native == null) return undefined;
+  // No thread count: worker processes run with their own OMP_NUM_THREADS.
   return native.enabled
-    ? `native kernels on ${native.gemm} SGEMM, ${native.threads} thread${native.threads === 1 ? '' : 's'}`
+    ? `native kernels on ${native.gemm} SGEMM`
     : `no native kernels (${native.reason}); training on the wasm/JS kernels, ~5x slower`;
 }
 
@@ -107,7 +110,7 @@ async function attempt(
   load: (specifier: string) => Promise<unknown>,
   log: (message: string) => void,
   auto: boolean,
-): Promise<{ ok: true; tfBackend: string; fastTraining: boolean } | { ok: false; reason: string }> {
+): Promise<{ ok: true; tfBackend: string; fastTraining: boolean; native?: string } | { ok: false; reason: string }> {
   const pkg = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node', wasm: '@tensorflow/tfjs-backend-wasm', cpu: '@tensorflow/tfjs-backend-cpu' }[name];
   const tfBackend = name === 'tensorflow-gpu' ? 'tensorflow' : name;
   let tf: TfCore;
@@ -122,10 +125,12 @@ async function attempt(
     return { ok: false, reason: describeImportError(pkg, error) };
   }
   let fastTraining = false;
+  let native: string | undefined;
   if (name === 'wasm' || name === 'cpu') {
     const kernels = await installTrainingKernels(name, tf, load);
     fastTraining = kernels.installed;
-    if (kernels.native != null) logOnce(log, `${name}: @lab/tfjs-train ${kernels.native}`);
+    native = kernels.native;
+    if (native != null) logOnce(log, `${name}: @lab/tfjs-train ${native}`);
     if (name === 'wasm' && !kernels.installed && kernels.missing.length > 0) {
       const lacking = `it lacks the training kernel${kernels.missing.length === 1 ? '' : 's'} ${listKernels(kernels.missing)} and @lab/tfjs-train's kernels are not installed (${kernels.why})`;
       // Checked before the backend is initialised: in auto mode a backend that cannot train is skipped.
@@ -142,7 +147,7 @@ async function attempt(
   } catch (error) {
     return { ok: false, reason: `the ${tfBackend} backend failed to initialise (${(error as Error).message})` };
   }
-  return { ok: true, tfBackend, fastTraining };
+  return { ok: true, tfBackend, fastTraining, ...(native != null ? { native } : {}) };
 }
 
 /**
@@ -163,7 +168,7 @@ export async function selectBackend(pref: BackendPreference, options: SelectBack
   const failures: string[] = [];
   for (const name of order) {
     const result = await attempt(name, load, log, pref === 'auto');
-    if (result.ok) return { name, tfBackend: result.tfBackend, fastTraining: result.fastTraining, failures };
+    if (result.ok) return { name, tfBackend: result.tfBackend, fastTraining: result.fastTraining, ...(result.native != null ? { native: result.native } : {}), failures };
     const message = `backend ${name} unavailable: ${result.reason}${pref === 'auto' && name !== 'cpu' ? '; trying the next one' : ''}`;
     failures.push(message);
     logOnce(log, message);

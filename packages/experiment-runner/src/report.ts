@@ -276,7 +276,7 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
       ['Timestamp', `${config.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`],
       ['Description', config.experiment.description],
       ['Executor', `${config.executor.kind}, ${config.executor.workers} worker${config.executor.workers === 1 ? '' : 's'} on ${config.host.user ? `${config.host.user}@` : ''}${config.host.hostname} (${config.host.platform}/${config.host.arch}, ${config.host.cpus} CPUs, Node ${config.host.node})`],
-      ['Backend', config.backend.name === 'none' ? 'none (no TensorFlow.js)' : `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train training kernels' : ''} (asked: ${config.backend.preference})`],
+      ['Backend', config.backend.name === 'none' ? 'none (no TensorFlow.js)' : `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train training kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''} (asked: ${config.backend.preference})`],
       ['Versions', Object.entries(config.versions).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['Git commit', config.git.commit ? `${config.git.commit}${config.git.dirty ? ' (with uncommitted changes)' : ''}` : 'not a git checkout'],
       ['Status', `${state?.status ?? 'unknown'}: ${summary.counts.completed}/${summary.counts.total} trials completed${summary.counts.failed ? `, ${summary.counts.failed} failed` : ''}${summary.counts.pending ? `, ${summary.counts.pending} not run` : ''}${state && state.sessions.length > 1 ? `, resumed ${state.sessions.length - 1}×` : ''}`],

@@ -145,7 +145,10 @@ describe('backend', () => {
     const runDir = await runExperiment(onCpu, { runsDir: mkdtempSync(join(tmpdir(), 'er-backend-')), workers: 0, ...quiet });
     expect(seen).toEqual(['cpu/cpu']);
     // @lab/tfjs-train is importable here (a dev dependency): its kernels are installed for cpu and recorded.
-    expect(readRunConfig(runDir).backend).toEqual({ preference: 'cpu', name: 'cpu', fastTraining: true, failures: [] });
+    const { native, ...backend } = readRunConfig(runDir).backend;
+    expect(backend).toEqual({ preference: 'cpu', name: 'cpu', fastTraining: true, failures: [] });
+    // Which native GEMM trained, or why none did (no C compiler), is recorded too.
+    expect(native).toMatch(/^(native kernels on (onednn|openblas|builtin) SGEMM|no native kernels \(.+\))/);
     expect(readMetrics(runDir)[0].sum).toBe(6);
   });
 });

@@ -196,7 +196,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
   let backend: RunConfig['backend'] = { preference, name: 'none', fastTraining: false, failures: [] };
   if (preference !== 'none') {
     const chosen = await selectBackend(preference, { log });
-    backend = { preference, name: chosen.name, fastTraining: chosen.fastTraining, failures: chosen.failures };
+    backend = { preference, name: chosen.name, fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}), failures: chosen.failures };
   }
   const executor = options.executor ?? makeExecutor(experiment, file, options.workers, plan.trials.length, log);
 
@@ -254,7 +254,7 @@ export async function resumeRun(
   const file = config.experiment.file ?? experiment.file;
   if (config.backend.name !== 'none') {
     const chosen = await selectBackend(config.backend.name as BackendName, { log });
-    config.backend = { ...config.backend, fastTraining: chosen.fastTraining };
+    config.backend = { ...config.backend, fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}) };
   }
   const executor = options.executor ?? makeExecutor(experiment, file, options.workers ?? (config.executor.kind === 'in-process' ? 0 : config.executor.workers), config.trials.length, log);
   config.executor = { kind: executor.kind, workers: executor.concurrency };

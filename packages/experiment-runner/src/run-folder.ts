@@ -17,7 +17,8 @@ export interface RunConfig {
   folds?: number;
   varied: string[];
   trials: TrialSpec[];
-  backend: { preference: BackendPreference | 'none'; name: BackendName | 'none'; fastTraining: boolean; failures: string[] };
+  /** `native`: what @lab/tfjs-train said of its native kernels (e.g. "native kernels on onednn SGEMM"). */
+  backend: { preference: BackendPreference | 'none'; name: BackendName | 'none'; fastTraining: boolean; native?: string; failures: string[] };
   executor: { kind: string; workers: number };
   failFast: boolean;
   versions: Record<string, string>;
