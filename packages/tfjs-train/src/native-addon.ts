@@ -146,7 +146,9 @@ async function buildAndLoad(options: NativeBuildOptions): Promise<NativeLoadResu
     }
     const target = path.join(dir, `fast-conv-${hash}.node`);
     const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
-    const common = [...C_FLAGS, `-I${headersDir}`, sourcePath, '-o', temp, '-ldl', '-lpthread', '-lm'];
+    // macOS links shared objects with undefined symbols only when told to (Node provides napi_*).
+    const platformFlags = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
+    const common = [...C_FLAGS, ...platformFlags, `-I${headersDir}`, sourcePath, '-o', temp, '-ldl', '-lpthread', '-lm'];
     let error = '';
     for (const flags of [['-march=native', ...common], common]) {
       try {
