@@ -111,8 +111,8 @@ static float *scratch(Env *env, size_t floats) {
 }
 
 /* Runs fn(ctx, begin, end) over [0, n) split into `threads` contiguous parts, the first on the
- * calling thread. Used for the memory-bound passes (patch matrices, Adam); thread start-up
- * (~20 us) is why small n stays on one thread. */
+ * calling thread. Used for the memory-bound passes (patch matrices, Adam). Threads start per call
+ * (tens of microseconds each; no pool), which is why small n stays on one thread. */
 typedef void (*range_fn)(void *ctx, long begin, long end);
 typedef struct {
   range_fn fn;
