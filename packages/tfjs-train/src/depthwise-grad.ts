@@ -10,17 +10,14 @@ import { convGeometry, toPair, type ConvGeometry } from './conv-geometry';
  * Filter layout [kh, kw, inChannels, multiplier]; output channel = c * multiplier + m.
  */
 
-export function depthwiseBackpropFilterNHWC(
-  xv: Float32Array,
-  dyv: Float32Array,
-  dw: Float32Array,
-  g: ConvGeometry,
-  multiplier: number,
-): void {
+/**
+ * Calls `visit(xBase, wBase, dyBase)` for every (output position, filter tap) pair whose input
+ * position lies inside the image: the offsets of the tap's channel run in x, the filter and dy.
+ * Both gradients are the same walk with a different body.
+ */
+function forEachDepthwiseTap(g: ConvGeometry, multiplier: number, visit: (xBase: number, wBase: number, dyBase: number) => void): void {
   const C = g.inChannels;
   const CM = C * multiplier;
-  // float64 accumulation: one filter tap sums batch*outHeight*outWidth products.
-  const acc = new Float64Array(dw.length);
   for (let b = 0; b < g.batch; b++) {
     const xBatch = b * g.inHeight * g.inWidth * C;
     for (let oh = 0; oh < g.outHeight; oh++) {
@@ -34,18 +31,31 @@ export function depthwiseBackpropFilterNHWC(
           for (let kw = 0; kw < g.filterWidth; kw++) {
             const iw = iw0 + kw * g.dilationWidth;
             if (iw < 0 || iw >= g.inWidth) continue;
-            const xBase = xBatch + (ih * g.inWidth + iw) * C;
-            const wBase = (kh * g.filterWidth + kw) * CM;
-            for (let c = 0; c < C; c++) {
-              const xval = xv[xBase + c];
-              const o = c * multiplier;
-              for (let m = 0; m < multiplier; m++) acc[wBase + o + m] += xval * dyv[dyBase + o + m];
-            }
+            visit(xBatch + (ih * g.inWidth + iw) * C, (kh * g.filterWidth + kw) * CM, dyBase);
           }
         }
       }
     }
   }
+}
+
+export function depthwiseBackpropFilterNHWC(
+  xv: Float32Array,
+  dyv: Float32Array,
+  dw: Float32Array,
+  g: ConvGeometry,
+  multiplier: number,
+): void {
+  const C = g.inChannels;
+  // float64 accumulation: one filter tap sums batch*outHeight*outWidth products.
+  const acc = new Float64Array(dw.length);
+  forEachDepthwiseTap(g, multiplier, (xBase, wBase, dyBase) => {
+    for (let c = 0; c < C; c++) {
+      const xval = xv[xBase + c];
+      const o = c * multiplier;
+      for (let m = 0; m < multiplier; m++) acc[wBase + o + m] += xval * dyv[dyBase + o + m];
+    }
+  });
   dw.set(acc);
 }
 
@@ -57,34 +67,15 @@ export function depthwiseBackpropInputNHWC(
   multiplier: number,
 ): void {
   const C = g.inChannels;
-  const CM = C * multiplier;
   dx.fill(0);
-  for (let b = 0; b < g.batch; b++) {
-    const xBatch = b * g.inHeight * g.inWidth * C;
-    for (let oh = 0; oh < g.outHeight; oh++) {
-      const ih0 = oh * g.strideHeight - g.padTop;
-      for (let ow = 0; ow < g.outWidth; ow++) {
-        const iw0 = ow * g.strideWidth - g.padLeft;
-        const dyBase = ((b * g.outHeight + oh) * g.outWidth + ow) * CM;
-        for (let kh = 0; kh < g.filterHeight; kh++) {
-          const ih = ih0 + kh * g.dilationHeight;
-          if (ih < 0 || ih >= g.inHeight) continue;
-          for (let kw = 0; kw < g.filterWidth; kw++) {
-            const iw = iw0 + kw * g.dilationWidth;
-            if (iw < 0 || iw >= g.inWidth) continue;
-            const xBase = xBatch + (ih * g.inWidth + iw) * C;
-            const wBase = (kh * g.filterWidth + kw) * CM;
-            for (let c = 0; c < C; c++) {
-              const o = c * multiplier;
-              let s = 0;
-              for (let m = 0; m < multiplier; m++) s += wv[wBase + o + m] * dyv[dyBase + o + m];
-              dx[xBase + c] += s;
-            }
-          }
-        }
-      }
+  forEachDepthwiseTap(g, multiplier, (xBase, wBase, dyBase) => {
+    for (let c = 0; c < C; c++) {
+      const o = c * multiplier;
+      let s = 0;
+      for (let m = 0; m < multiplier; m++) s += wv[wBase + o + m] * dyv[dyBase + o + m];
+      dx[xBase + c] += s;
     }
-  }
+  });
 }
 
 interface DepthwiseGradAttrs {
