@@ -3,7 +3,7 @@ channel, 6 classes) forward and Adam train-step times on a fixed random batch, a
 
 Needs Debian's python3-torch (system Python, /usr/bin/python3):
   flock /tmp/angle-lab-apt.lock apt-get install -y -o DPkg::Lock::Timeout=600 python3-torch
-Usage: python3 bench/train_step_torch.py --width 1 --batch 4 --size 128 --reps 5 --threads 2
+Usage: python3 bench/train_step_torch.py --width 1 --batch 4 --size 128 --reps 5 --threads 2 [--small-stem]
 """
 import argparse
 import json
@@ -33,9 +33,12 @@ class BasicBlock(nn.Module):
         return self.relu(y + (x if self.down is None else self.down(x)))
 
 
-def resnet18(width, classes):
+def resnet18(width, classes, small_stem=False):
     c = lambda n: max(1, round(n * width))
-    layers = [nn.Conv2d(1, c(64), 7, 2, 3, bias=False), nn.BatchNorm2d(c(64)), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
+    if small_stem:  # 3x3 stride-1 stem, no max-pool: the lab's small-input models (@lab/ranking-models smallInputStem)
+        layers = [nn.Conv2d(1, c(64), 3, 1, 1, bias=False), nn.BatchNorm2d(c(64)), nn.ReLU(inplace=True)]
+    else:
+        layers = [nn.Conv2d(1, c(64), 7, 2, 3, bias=False), nn.BatchNorm2d(c(64)), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)]
     cin = c(64)
     for stage, filters in enumerate([64, 128, 256, 512]):
         for block in range(2):
@@ -54,10 +57,11 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--small-stem", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = resnet18(a.width, 6)
+    model = resnet18(a.width, 6, a.small_stem)
     model.train()
     x = torch.randn(a.batch, 1, a.size, a.size)
     labels = torch.arange(a.batch) % 6

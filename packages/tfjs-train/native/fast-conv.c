@@ -20,6 +20,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,11 +95,13 @@ static void choose_provider(const char *want) {
 }
 
 /* Per-environment state (one per Node thread that loads the addon). */
+typedef struct ThreadPool ThreadPool;
 typedef struct {
   float *scratch;
   size_t scratch_floats;
   long scratch_limit;
   int threads;
+  ThreadPool *pool;
 } Env;
 
 static float *scratch(Env *env, size_t floats) {
@@ -110,76 +113,170 @@ static float *scratch(Env *env, size_t floats) {
   return env->scratch;
 }
 
-/* Runs fn(ctx, begin, end) over [0, n) split into `threads` contiguous parts, the first on the
- * calling thread. Used for the memory-bound passes (patch matrices, Adam). Threads start per call
- * (tens of microseconds each; no pool), which is why small n stays on one thread. */
+/* ---------------------------------------------------------------------------------------------
+ * A persistent thread pool per environment. Threads started per call cost ~50 us each, more than
+ * a small GEMM takes, which had kept the built-in GEMM on one thread. Work is split into
+ * `threads` contiguous parts of [0, n) by index alone, so which thread computes what never
+ * changes the arithmetic.
+ * ------------------------------------------------------------------------------------------- */
+
 typedef void (*range_fn)(void *ctx, long begin, long end);
-typedef struct {
+#define POOL_MAX_THREADS 16
+
+struct ThreadPool {
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  int started;              /* worker threads running (the caller is part 0) */
+  unsigned long generation; /* bumped per job */
+  int pending, parts, stop;
   range_fn fn;
   void *ctx;
-  long begin, end;
-} RangeTask;
+  long n;
+  pthread_t ids[POOL_MAX_THREADS];
+  struct PoolWorker {
+    ThreadPool *pool;
+    int part;
+    unsigned long seen; /* the generation this worker last ran (set before it starts) */
+  } workers[POOL_MAX_THREADS];
+};
 
-static void *range_thread(void *arg) {
-  RangeTask *t = (RangeTask *)arg;
-  t->fn(t->ctx, t->begin, t->end);
+static void *pool_worker(void *arg) {
+  struct PoolWorker *w = (struct PoolWorker *)arg;
+  ThreadPool *p = w->pool;
+  pthread_mutex_lock(&p->lock);
+  /* Not p->generation read now: a job posted between pthread_create and this line would be missed. */
+  unsigned long seen = w->seen;
+  for (;;) {
+    while (p->generation == seen && !p->stop) pthread_cond_wait(&p->wake, &p->lock);
+    if (p->stop) break;
+    seen = p->generation;
+    const int parts = p->parts;
+    const range_fn fn = p->fn;
+    void *ctx = p->ctx;
+    const long n = p->n;
+    pthread_mutex_unlock(&p->lock);
+    if (w->part < parts) fn(ctx, n * w->part / parts, n * (w->part + 1) / parts);
+    pthread_mutex_lock(&p->lock);
+    if (w->part < parts && --p->pending == 0) pthread_cond_signal(&p->done);
+  }
+  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
-static void parallel_for(int threads, long n, long min_per_thread, range_fn fn, void *ctx) {
-  if (threads > 8) threads = 8;
+static ThreadPool *pool_create(void) {
+  ThreadPool *p = (ThreadPool *)calloc(1, sizeof(ThreadPool));
+  if (p == NULL) return NULL;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->wake, NULL);
+  pthread_cond_init(&p->done, NULL);
+  return p;
+}
+
+/* Starts workers until `threads - 1` run (fewer if the system refuses); returns the parts usable. */
+static int pool_grow(ThreadPool *p, int threads) {
+  pthread_mutex_lock(&p->lock);
+  while (p->started < threads - 1 && p->started < POOL_MAX_THREADS) {
+    struct PoolWorker *w = &p->workers[p->started];
+    w->pool = p;
+    w->part = p->started + 1;
+    w->seen = p->generation;
+    if (pthread_create(&p->ids[p->started], NULL, pool_worker, w) != 0) break;
+    p->started++;
+  }
+  const int usable = p->started + 1;
+  pthread_mutex_unlock(&p->lock);
+  return usable;
+}
+
+static void pool_destroy(ThreadPool *p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&p->lock);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->started; i++) pthread_join(p->ids[i], NULL);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->wake);
+  pthread_cond_destroy(&p->done);
+  free(p);
+}
+
+/* Runs fn(ctx, begin, end) over [0, n) in min(threads, n / min_per_thread) contiguous parts, part
+ * 0 on the calling thread. */
+static void parallel_for(Env *env, long n, long min_per_thread, range_fn fn, void *ctx) {
+  int threads = env->threads;
   if (min_per_thread < 1) min_per_thread = 1;
   if (threads > n / min_per_thread) threads = (int)(n / min_per_thread);
-  if (threads <= 1) {
+  if (threads > 1 && env->pool != NULL) {
+    const int usable = pool_grow(env->pool, threads);
+    if (usable < threads) threads = usable;
+  }
+  if (threads <= 1 || env->pool == NULL) {
     if (n > 0) fn(ctx, 0, n);
     return;
   }
-  RangeTask tasks[8];
-  pthread_t ids[8];
-  int started[8] = {0};
-  for (int t = 0; t < threads; t++) tasks[t] = (RangeTask){fn, ctx, n * t / threads, n * (t + 1) / threads};
-  for (int t = 1; t < threads; t++) started[t] = pthread_create(&ids[t], NULL, range_thread, &tasks[t]) == 0;
-  fn(ctx, tasks[0].begin, tasks[0].end);
-  for (int t = 1; t < threads; t++) {
-    if (started[t]) pthread_join(ids[t], NULL);
-    else fn(ctx, tasks[t].begin, tasks[t].end);
-  }
+  ThreadPool *p = env->pool;
+  pthread_mutex_lock(&p->lock);
+  p->fn = fn;
+  p->ctx = ctx;
+  p->n = n;
+  p->parts = threads;
+  p->pending = threads - 1;
+  p->generation++;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  fn(ctx, 0, n / threads);
+  pthread_mutex_lock(&p->lock);
+  while (p->pending > 0) pthread_cond_wait(&p->done, &p->lock);
+  pthread_mutex_unlock(&p->lock);
 }
 
-/* Built-in GEMM for machines without oneDNN or OpenBLAS, in the usual blocked form: op(B) is
- * packed in KC-row slices of NR-column panels, op(A) in MR-row panels, and a 6x32 register tile
- * (12 accumulators of 16 floats) runs over each pair. GCC's vector extensions keep it portable:
- * with -march=native they become AVX-512 (or twice as many AVX2, or SSE, operations). Row panels
- * are split across threads. */
-#define GEMM_MR 6
-#define GEMM_NR 32
+/* ---------------------------------------------------------------------------------------------
+ * Built-in GEMM for machines without oneDNN or OpenBLAS, in the usual blocked form: op(B) is
+ * packed in KC-row slices of NR-column panels, op(A) in MR-row panels, and an MR x NR register
+ * tile runs over each pair. GCC's vector extensions keep it portable; the tile is sized for the
+ * compile target's registers (-march=native): a tile of 64-byte vectors that fits AVX-512's 32
+ * registers spills on AVX2's 16 and ran ~20x slower there. Narrow outputs (few channels, the
+ * lab's small models) get tiles one vector (or half of one) wide instead of paying for padding.
+ * ------------------------------------------------------------------------------------------- */
+
+#if defined(__AVX512F__)
+#define VEC_FLOATS 16
+#define VEC_ISA "avx512"
+#define VEC_REGISTERS 32
+#elif defined(__AVX2__) && defined(__FMA__)
+#define VEC_FLOATS 8
+#define VEC_ISA "avx2"
+#define VEC_REGISTERS 16
+#elif defined(__AVX__)
+#define VEC_FLOATS 8
+#define VEC_ISA "avx"
+#define VEC_REGISTERS 16
+#elif defined(__ARM_NEON) || defined(__aarch64__)
+#define VEC_FLOATS 4
+#define VEC_ISA "neon"
+#define VEC_REGISTERS 32
+#elif defined(__SSE2__)
+#define VEC_FLOATS 4
+#define VEC_ISA "sse2"
+#define VEC_REGISTERS 16
+#else
+#define VEC_FLOATS 4
+#define VEC_ISA "generic"
+#define VEC_REGISTERS 16
+#endif
+
 #define GEMM_KC 256
-typedef float vf16 __attribute__((vector_size(64)));
+typedef float vfull __attribute__((vector_size(VEC_FLOATS * 4)));
+typedef float vfull_u __attribute__((vector_size(VEC_FLOATS * 4), aligned(4)));
+#if VEC_FLOATS >= 8
+typedef float vhalf __attribute__((vector_size(VEC_FLOATS * 2)));
+typedef float vhalf_u __attribute__((vector_size(VEC_FLOATS * 2), aligned(4)));
+#endif
 
-static void pack_b_slice(char tb, const float *B, long ldb, long k0, long kc, long N, float *out) {
-  for (long j0 = 0; j0 < N; j0 += GEMM_NR) {
-    const long nr = N - j0 < GEMM_NR ? N - j0 : GEMM_NR;
-    float *panel = out + (j0 / GEMM_NR) * GEMM_KC * GEMM_NR;
-    if (tb == 'T') {
-      /* op(B) columns are rows of B: read each along k (contiguous), scatter into the panel
-       * (which stays in cache), rather than gathering with stride ldb. */
-      if (nr < GEMM_NR)
-        for (long k = 0; k < kc; k++) memset(panel + k * GEMM_NR + nr, 0, sizeof(float) * (GEMM_NR - nr));
-      for (long j = 0; j < nr; j++) {
-        const float *src = B + (j0 + j) * ldb + k0;
-        for (long k = 0; k < kc; k++) panel[k * GEMM_NR + j] = src[k];
-      }
-    } else {
-      for (long k = 0; k < kc; k++) {
-        float *dst = panel + k * GEMM_NR;
-        memcpy(dst, B + (k0 + k) * ldb + j0, sizeof(float) * nr);
-        for (long j = nr; j < GEMM_NR; j++) dst[j] = 0.f;
-      }
-    }
-  }
-}
-
+typedef struct GemmTile GemmTile;
 typedef struct {
+  const GemmTile *tile;
   char ta;
   const float *A;
   long lda, M, N, k0, kc, ldc, mc;
@@ -189,32 +286,118 @@ typedef struct {
   int first;
 } GemmSlice;
 
-/* One MR x NR tile: C[0:mr, 0:nr] (+)= alpha * a-panel x b-panel. */
-static void gemm_tile(const GemmSlice *s, const float *a, const float *b, float *c, long mr, long nr) {
-  vf16 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-  vf16 c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-  for (long k = 0; k < s->kc; k++) {
-    const vf16 b0 = *(const vf16 *)(b + k * GEMM_NR), b1 = *(const vf16 *)(b + k * GEMM_NR + 16);
-    const float *ak = a + k * GEMM_MR;
-    c00 += ak[0] * b0, c01 += ak[0] * b1;
-    c10 += ak[1] * b0, c11 += ak[1] * b1;
-    c20 += ak[2] * b0, c21 += ak[2] * b1;
-    c30 += ak[3] * b0, c31 += ak[3] * b1;
-    c40 += ak[4] * b0, c41 += ak[4] * b1;
-    c50 += ak[5] * b0, c51 += ak[5] * b1;
+/* C[0:mr, 0:nr] (+)= alpha * a-panel x b-panel (kc steps of MR a-values and NR b-values). */
+typedef void (*tile_fn)(const GemmSlice *s, const float *a, const float *b, float *c, long mr, long nr);
+struct GemmTile {
+  int mr, nr;
+  tile_fn fn;
+  const char *name;
+};
+
+/* Writes an MR x NR accumulator block: full tiles with (unaligned) vector stores, edges through a
+ * buffer. */
+#define TILE_STORE(VT, VT_U, VL, MR, NV)                                                        \
+  if (mr == MR && nr == NV * VL) {                                                            \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                   \
+      VT_U *cr = (VT_U *)(c + r * s->ldc);                                                    \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                  \
+        if (!s->first) cr[v] += s->alpha * acc[r][v];                                         \
+        else if (s->beta == 0.f) cr[v] = s->alpha * acc[r][v];                                \
+        else cr[v] = s->alpha * acc[r][v] + s->beta * cr[v];                                  \
+      }                                                                                       \
+    }                                                                                         \
+  } else {                                                                                    \
+    float tile[MR * NV * VL];                                                                 \
+    memcpy(tile, acc, sizeof(tile));                                                          \
+    for (long r = 0; r < mr; r++) {                                                           \
+      float *cr = c + r * s->ldc;                                                             \
+      const float *t = tile + r * NV * VL;                                                    \
+      if (!s->first) {                                                                        \
+        for (long j = 0; j < nr; j++) cr[j] += s->alpha * t[j];                               \
+      } else if (s->beta == 0.f) {                                                            \
+        for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j];                                \
+      } else {                                                                                \
+        for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j] + s->beta * cr[j];              \
+      }                                                                                       \
+    }                                                                                         \
   }
-  const vf16 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  float tile[GEMM_MR * GEMM_NR];
-  memcpy(tile, acc, sizeof(tile));
-  for (long r = 0; r < mr; r++) {
-    float *cr = c + r * s->ldc;
-    const float *t = tile + r * GEMM_NR;
-    if (!s->first) {
-      for (long j = 0; j < nr; j++) cr[j] += s->alpha * t[j];
-    } else if (s->beta == 0.f) {
-      for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j];
+
+/* One tile kernel: MR rows x NV vectors of VL floats, accumulators fully unrolled so they live in
+ * registers. */
+#define DEFINE_TILE(NAME, VT, VT_U, VL, MR, NV)                                                \
+  static void NAME(const GemmSlice *s, const float *a, const float *b, float *c, long mr, long nr) { \
+    VT acc[MR][NV];                                                                           \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                     \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] = (VT){0};               \
+    for (long k = 0; k < s->kc; k++) {                                                        \
+      VT bv[NV];                                                                              \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = *(const VT *)(b + k * NV * VL + v * VL); \
+      const float *ak = a + k * MR;                                                           \
+      _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                 \
+        const float ar = ak[r];                                                               \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] += ar * bv[v];         \
+      }                                                                                       \
+    }                                                                                         \
+    TILE_STORE(VT, VT_U, VL, MR, NV)                                                          \
+  }
+
+/* Wide tiles: 2 vectors across, as many rows as leave registers for the b vectors and the
+ * broadcast a value (6 rows = 12 accumulators on 16-register targets). */
+#if VEC_REGISTERS >= 32
+#define WIDE_MR 12
+#else
+#define WIDE_MR 6
+#endif
+DEFINE_TILE(tile_wide, vfull, vfull_u, VEC_FLOATS, WIDE_MR, 2)
+DEFINE_TILE(tile_narrow, vfull, vfull_u, VEC_FLOATS, 12, 1)
+#if VEC_FLOATS >= 8
+DEFINE_TILE(tile_half, vhalf, vhalf_u, VEC_FLOATS / 2, 12, 1)
+#endif
+
+static const GemmTile TILE_WIDE = {WIDE_MR, 2 * VEC_FLOATS, tile_wide, "wide"};
+static const GemmTile TILE_NARROW = {12, VEC_FLOATS, tile_narrow, "narrow"};
+#if VEC_FLOATS >= 8
+static const GemmTile TILE_HALF = {12, VEC_FLOATS / 2, tile_half, "half"};
+#endif
+
+/* Tile for an output N columns wide: the narrowest that covers it in one panel, else the wide one.
+ * `forced` (tests) picks one by name. */
+static const char *forced_tile = NULL;
+static const GemmTile *choose_tile(long N) {
+  if (forced_tile != NULL) {
+    if (strcmp(forced_tile, "narrow") == 0) return &TILE_NARROW;
+#if VEC_FLOATS >= 8
+    if (strcmp(forced_tile, "half") == 0) return &TILE_HALF;
+#endif
+    return &TILE_WIDE;
+  }
+#if VEC_FLOATS >= 8
+  if (N <= VEC_FLOATS / 2) return &TILE_HALF;
+#endif
+  if (N <= VEC_FLOATS) return &TILE_NARROW;
+  return &TILE_WIDE;
+}
+
+static void pack_b_slice(const GemmTile *t, char tb, const float *B, long ldb, long k0, long kc, long N, float *out) {
+  const long NR = t->nr;
+  for (long j0 = 0; j0 < N; j0 += NR) {
+    const long nr = N - j0 < NR ? N - j0 : NR;
+    float *panel = out + (j0 / NR) * GEMM_KC * NR;
+    if (tb == 'T') {
+      /* op(B) columns are rows of B: read each along k (contiguous), scatter into the panel
+       * (which stays in cache), rather than gathering with stride ldb. */
+      if (nr < NR)
+        for (long k = 0; k < kc; k++) memset(panel + k * NR + nr, 0, sizeof(float) * (NR - nr));
+      for (long j = 0; j < nr; j++) {
+        const float *src = B + (j0 + j) * ldb + k0;
+        for (long k = 0; k < kc; k++) panel[k * NR + j] = src[k];
+      }
     } else {
-      for (long j = 0; j < nr; j++) cr[j] = s->alpha * t[j] + s->beta * cr[j];
+      for (long k = 0; k < kc; k++) {
+        float *dst = panel + k * NR;
+        memcpy(dst, B + (k0 + k) * ldb + j0, sizeof(float) * nr);
+        for (long j = nr; j < NR; j++) dst[j] = 0.f;
+      }
     }
   }
 }
@@ -223,49 +406,62 @@ static void gemm_tile(const GemmSlice *s, const float *a, const float *b, float 
  * panel inside, so each packed B panel is read once per block and reused from L1. */
 static void gemm_row_blocks(void *arg, long q0, long q1) {
   const GemmSlice *s = (const GemmSlice *)arg;
-  float *a = (float *)malloc(sizeof(float) * (size_t)s->mc * GEMM_KC);
+  const long MR = s->tile->mr, NR = s->tile->nr;
+  float *a = (float *)aligned_alloc(64, sizeof(float) * (size_t)((s->mc + MR - 1) / MR * MR) * GEMM_KC);
   if (a == NULL) abort();
   for (long q = q0; q < q1; q++) {
     const long i_start = q * s->mc, rows = s->M - i_start < s->mc ? s->M - i_start : s->mc;
-    const long panels = (rows + GEMM_MR - 1) / GEMM_MR;
+    const long panels = (rows + MR - 1) / MR;
     for (long p = 0; p < panels; p++) {
-      float *ap = a + p * GEMM_KC * GEMM_MR;
-      const long i0 = i_start + p * GEMM_MR, mr = rows - p * GEMM_MR < GEMM_MR ? rows - p * GEMM_MR : GEMM_MR;
-      for (long k = 0; k < s->kc; k++)
-        for (long r = 0; r < GEMM_MR; r++)
-          ap[k * GEMM_MR + r] = r >= mr ? 0.f
-                                : s->ta == 'T' ? s->A[(s->k0 + k) * s->lda + i0 + r]
-                                               : s->A[(i0 + r) * s->lda + s->k0 + k];
+      float *ap = a + p * GEMM_KC * MR;
+      const long i0 = i_start + p * MR, mr = rows - p * MR < MR ? rows - p * MR : MR;
+      if (s->ta == 'T') {
+        for (long k = 0; k < s->kc; k++) {
+          const float *src = s->A + (s->k0 + k) * s->lda + i0;
+          for (long r = 0; r < mr; r++) ap[k * MR + r] = src[r];
+          for (long r = mr; r < MR; r++) ap[k * MR + r] = 0.f;
+        }
+      } else {
+        for (long r = 0; r < mr; r++) {
+          const float *src = s->A + (i0 + r) * s->lda + s->k0;
+          for (long k = 0; k < s->kc; k++) ap[k * MR + r] = src[k];
+        }
+        for (long r = mr; r < MR; r++)
+          for (long k = 0; k < s->kc; k++) ap[k * MR + r] = 0.f;
+      }
     }
-    for (long j0 = 0; j0 < s->N; j0 += GEMM_NR) {
-      const long nr = s->N - j0 < GEMM_NR ? s->N - j0 : GEMM_NR;
-      const float *b = s->packed_b + (j0 / GEMM_NR) * GEMM_KC * GEMM_NR;
+    for (long j0 = 0; j0 < s->N; j0 += NR) {
+      const long nr = s->N - j0 < NR ? s->N - j0 : NR;
+      const float *b = s->packed_b + (j0 / NR) * GEMM_KC * NR;
       for (long p = 0; p < panels; p++) {
-        const long i0 = i_start + p * GEMM_MR, mr = rows - p * GEMM_MR < GEMM_MR ? rows - p * GEMM_MR : GEMM_MR;
-        gemm_tile(s, a + p * GEMM_KC * GEMM_MR, b, s->C + i0 * s->ldc + j0, mr, nr);
+        const long i0 = i_start + p * MR, mr = rows - p * MR < MR ? rows - p * MR : MR;
+        s->tile->fn(s, a + p * GEMM_KC * MR, b, s->C + i0 * s->ldc + j0, mr, nr);
       }
     }
   }
   free(a);
 }
 
-static void builtin_sgemm(int threads, char ta, char tb, long M, long N, long K, float alpha, const float *A,
-                          long lda, const float *B, long ldb, float beta, float *C, long ldc) {
-  const long panels = (N + GEMM_NR - 1) / GEMM_NR;
-  float *packed_b = (float *)aligned_alloc(64, sizeof(float) * (size_t)panels * GEMM_KC * GEMM_NR);
+static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, float alpha, const float *A, long lda,
+                          const float *B, long ldb, float beta, float *C, long ldc) {
+  const GemmTile *tile = choose_tile(N);
+  const long MR = tile->mr, NR = tile->nr;
+  const long panels = (N + NR - 1) / NR;
+  float *packed_b = (float *)aligned_alloc(64, sizeof(float) * (size_t)panels * GEMM_KC * NR);
   if (packed_b == NULL) abort();
-  /* Row blocks of up to 96 rows (16 panels, 96 KB of packed A), smaller when that leaves a
-   * thread without a block. */
-  long mc = 16 * GEMM_MR;
+  /* Row blocks of up to 16 panels, smaller when that leaves a thread without a block. Rows never
+   * change the arithmetic of another row, so the split is free to follow the thread count. */
+  const int threads = env->threads;
+  long mc = 16 * MR;
   if (threads > 1 && (M + mc - 1) / mc < threads) {
     mc = (M + threads - 1) / threads;
-    mc = (mc + GEMM_MR - 1) / GEMM_MR * GEMM_MR;
+    mc = (mc + MR - 1) / MR * MR;
   }
   for (long k0 = 0; k0 < K; k0 += GEMM_KC) {
     const long kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-    pack_b_slice(tb, B, ldb, k0, kc, N, packed_b);
-    GemmSlice slice = {ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
-    parallel_for(threads, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
+    pack_b_slice(tile, tb, B, ldb, k0, kc, N, packed_b);
+    GemmSlice slice = {tile, ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
+    parallel_for(env, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
   }
   free(packed_b);
 }
@@ -287,7 +483,7 @@ static void sgemm(Env *env, char ta, char tb, long M, long N, long K, float alph
     cblas_sgemm(101 /* row major */, ta == 'T' ? 112 : 111, tb == 'T' ? 112 : 111, (int)M, (int)N, (int)K, alpha,
                 A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
   } else {
-    builtin_sgemm(env->threads, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    builtin_sgemm(env, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
 }
 
@@ -310,17 +506,16 @@ static int is_pointwise(const Geom *g) {
          g->OW == g->W;
 }
 
-/* Floats of patch matrix per block. Small blocks stay in L2 between im2col and the GEMM, but
- * every block's GEMM also packs (forward, input gradient) or reads and writes (filter gradient)
- * the whole filter, so a block holds at least 8x the filter's `filter_floats`: on ResNet-18's
- * last stage (filter 4608 x 512) smaller blocks made the built-in GEMM 5x slower. With several
- * threads, small GEMMs also split badly (and start threads per block): there blocks are up to 32x
- * larger (2 threads took 0.150 s per ResNet-18 step with L2-sized blocks, more than 1 thread's
- * 0.125 s). A limit set below the default (tests) is kept as is. */
+/* Floats of patch matrix per block. Small blocks stay in L2 between im2col and the GEMM that
+ * reads it, but every block's GEMM also packs (forward, input gradient) or reads and writes
+ * (filter gradient) the whole filter, so a block holds at least 8x the filter's `filter_floats`:
+ * on ResNet-18's last stage (filter 4608 x 512) smaller blocks made the built-in GEMM 5x slower.
+ * The size never depends on the thread count: the filter gradient sums over blocks, and a
+ * different blocking would round differently (the same seed must give the same numbers on any
+ * number of workers). A limit set below the default (tests) is kept as is. */
 static long block_limit(const Env *env, long filter_floats) {
-  long limit = env->scratch_limit;
+  const long limit = env->scratch_limit;
   if (limit < DEFAULT_SCRATCH_LIMIT_FLOATS) return limit;
-  if (env->threads > 1) limit = 32 * DEFAULT_SCRATCH_LIMIT_FLOATS;
   return limit > 8 * filter_floats ? limit : 8 * filter_floats;
 }
 
@@ -386,7 +581,7 @@ static void im2col_rows(void *arg, long i0, long i1) {
 
 static void im2col(const Env *env, const Geom *g, const float *x, long r0, long r1, float *P) {
   PatchJob job = {g, (float *)x, P, r0};
-  parallel_for(env->threads, r1 - r0, 8, im2col_rows, &job);
+  parallel_for((Env *)env, r1 - r0, 8, im2col_rows, &job);
 }
 
 /* dx += scatter of the block's patch rows (dx zeroed by the caller). */
@@ -428,7 +623,7 @@ static void col2im_images(void *arg, long i0, long i1) {
 
 static void col2im(const Env *env, const Geom *g, const float *P, long r0, long r1, float *dx) {
   PatchJob job = {g, dx, (float *)P, r0};
-  if (r0 % g->OH == 0 && (r1 - r0) % g->OH == 0) parallel_for(env->threads, (r1 - r0) / g->OH, 1, col2im_images, &job);
+  if (r0 % g->OH == 0 && (r1 - r0) % g->OH == 0) parallel_for((Env *)env, (r1 - r0) / g->OH, 1, col2im_images, &job);
   else col2im_rows(&job, 0, r1 - r0);
 }
 
@@ -687,7 +882,7 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   job.inv_bc2 = (float)(1 / sqrt_bc2);
   job.eps = (float)eps;
   job.step_size = (float)step_size;
-  parallel_for(state->threads, (long)len[0], 1L << 18, adam_range, &job);
+  parallel_for(state, (long)len[0], 1L << 18, adam_range, &job);
   return NULL;
 }
 
@@ -879,9 +1074,7 @@ static napi_value SetThreads(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t n;
   CHECK(napi_get_value_int32(env, argv[0], &n));
-  /* The built-in GEMM runs on one thread: with threads started per call (no pool) a ResNet-18
-   * step measured 0.18-0.21 s on 2 threads against 0.14-0.17 s on 1. */
-  state->threads = n < 1 || provider == PROVIDER_BUILTIN ? 1 : n;
+  state->threads = n < 1 ? 1 : n > POOL_MAX_THREADS ? POOL_MAX_THREADS : n;
   napi_value out;
   CHECK(napi_create_int32(env, state->threads, &out));
   return out;
@@ -898,7 +1091,27 @@ static napi_value SetScratchLimit(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* info() -> { gemm, library, threads } */
+/* setTile(name | null): force the built-in GEMM's tile ('wide', 'narrow', 'half'; tests). Returns
+ * the tile that N = 1 would now get. */
+static napi_value SetTile(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  (void)state;
+  static char name[16];
+  napi_valuetype t;
+  CHECK(napi_typeof(env, argv[0], &t));
+  if (t == napi_null || t == napi_undefined) {
+    forced_tile = NULL;
+  } else {
+    size_t len;
+    CHECK(napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len));
+    forced_tile = name;
+  }
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, choose_tile(1)->name, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/* info() -> { gemm, library, threads, isa, vectorFloats, tiles } */
 static napi_value Info(napi_env env, napi_callback_info info) {
   size_t argc = 0;
   CHECK(napi_get_cb_info(env, info, &argc, NULL, NULL, NULL));
@@ -911,6 +1124,19 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "gemm", gemm));
   CHECK(napi_set_named_property(env, out, "library", lib));
   CHECK(napi_set_named_property(env, out, "threads", threads));
+  napi_value isa, floats, tiles;
+  char tile_text[96];
+  snprintf(tile_text, sizeof(tile_text), "%dx%d wide, %dx%d narrow", TILE_WIDE.mr, TILE_WIDE.nr, TILE_NARROW.mr,
+           TILE_NARROW.nr);
+#if VEC_FLOATS >= 8
+  snprintf(tile_text + strlen(tile_text), sizeof(tile_text) - strlen(tile_text), ", %dx%d half", TILE_HALF.mr, TILE_HALF.nr);
+#endif
+  CHECK(napi_create_string_utf8(env, VEC_ISA, NAPI_AUTO_LENGTH, &isa));
+  CHECK(napi_create_int32(env, VEC_FLOATS, &floats));
+  CHECK(napi_create_string_utf8(env, tile_text, NAPI_AUTO_LENGTH, &tiles));
+  CHECK(napi_set_named_property(env, out, "isa", isa));
+  CHECK(napi_set_named_property(env, out, "vectorFloats", floats));
+  CHECK(napi_set_named_property(env, out, "tiles", tiles));
   return out;
 }
 
@@ -918,6 +1144,7 @@ static void free_env(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   Env *state = (Env *)data;
+  pool_destroy(state->pool);
   free(state->scratch);
   free(state);
 }
@@ -933,6 +1160,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   Env *state = (Env *)calloc(1, sizeof(Env));
   if (state == NULL) return NULL;
   state->threads = 1;
+  state->pool = pool_create();
   state->scratch_limit = DEFAULT_SCRATCH_LIMIT_FLOATS;
   if (napi_set_instance_data(env, state, free_env, NULL) != napi_ok) return NULL;
   const napi_property_descriptor props[] = {
@@ -946,6 +1174,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"batchNormApply", NULL, BatchNormApply, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"setScratchLimit", NULL, SetScratchLimit, NULL, NULL, NULL, napi_default, NULL},
+      {"setTile", NULL, SetTile, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

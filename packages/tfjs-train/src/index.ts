@@ -21,6 +21,8 @@ export {
   depthwiseConv2dNativeBackpropInputConfig,
 } from './depthwise-grad';
 export { maxPoolGradConfig } from './max-pool-grad';
+export { avgPoolGradConfig } from './avg-pool-grad';
+export { conv2dDilatedGradConfig } from './conv2d-dilated-grad';
 export { fusedBatchNormGradConfig, batchNormGradSumsConfig, BATCH_NORM_GRAD_SUMS } from './batch-norm-grad';
 export {
   BATCH_NORM_STATS,
@@ -32,8 +34,16 @@ export {
 } from './batch-norm-training';
 export { FUSED_ADAM, fusedAdamConfig, adamUpdateInto } from './fused-adam';
 export type { FusedAdamAttrs, AdamUpdateFn } from './fused-adam';
-export { loadNativeKernels } from './native-addon';
-export type { NativeKernels, NativeGemm, NativeBuildOptions, NativeLoadResult } from './native-addon';
+export { loadNativeKernels, vectorTargetFlags } from './native-addon';
+export type {
+  NativeKernels,
+  NativeGemm,
+  NativeBuildOptions,
+  NativeLoadResult,
+  NativeInfo,
+  NativeTile,
+  NativeVectorTarget,
+} from './native-addon';
 export { nativeConvKernelConfigs, nativeGeometry } from './native-conv';
 export { convGeometry } from './conv-geometry';
 export type { ConvGeometry } from './conv-geometry';

@@ -41,8 +41,34 @@ export interface NativeKernels {
   setThreads(threads: number): number;
   /** Largest patch matrix (floats) built at once; larger batches are processed in chunks of images. */
   setScratchLimit(floats: number): number;
-  info(): { gemm: NativeGemm; library: string; threads: number };
+  /** Forces the built-in GEMM's register tile ('wide', 'narrow', 'half'; null: chosen per call by the output width). For tests. */
+  setTile(tile: NativeTile | null): string;
+  info(): NativeInfo;
 }
+
+/** Register tiles of the built-in GEMM: two vectors wide, one vector wide (outputs of few channels), half a vector wide (AVX2 and AVX-512 only). */
+export type NativeTile = 'wide' | 'narrow' | 'half';
+
+/** What the loaded addon runs on. */
+export interface NativeInfo {
+  gemm: NativeGemm;
+  /** The library file opened for oneDNN / OpenBLAS ('' for the built-in GEMM). */
+  library: string;
+  threads: number;
+  /** Vector instructions the addon was compiled for: 'avx512', 'avx2', 'avx', 'neon', 'sse2' or 'generic'. */
+  isa: string;
+  /** Floats per vector register of that target. */
+  vectorFloats: number;
+  /** The built-in GEMM's register tiles (rows x columns), e.g. '6x16 wide, 12x8 narrow, 12x4 half'. */
+  tiles: string;
+}
+
+/**
+ * Which vector instructions to compile for: 'native' (default: everything this CPU has,
+ * -march=native), 'avx2' (x86 CPUs with AVX2: what most laptops and desktops run; on an AVX-512
+ * machine this builds the AVX2 code path, for tests and benchmarks), 'sse2' (any x86-64).
+ */
+export type NativeVectorTarget = 'native' | 'avx2' | 'sse2';
 
 /** Which SGEMM the native kernels run on: oneDNN or OpenBLAS when found (dlopen), else a built-in one. */
 export type NativeGemm = 'onednn' | 'openblas' | 'builtin';
@@ -54,6 +80,8 @@ export interface NativeBuildOptions {
   cacheDir?: string;
   /** Folder holding node_api.h (default: $LAB_TFJS_TRAIN_NODE_HEADERS, else next to the running node). */
   headersDir?: string;
+  /** Vector instructions to compile for (default 'native'). */
+  vectorTarget?: NativeVectorTarget;
 }
 
 export type NativeLoadResult =
@@ -107,14 +135,16 @@ async function buildAndLoad(options: NativeBuildOptions): Promise<NativeLoadResu
     return { ok: false, reason: `no Node-API headers (node_api.h) in ${headerCandidates.join(', ')}; set LAB_TFJS_TRAIN_NODE_HEADERS` };
   }
   const compiler = options.compiler ?? process.env.CC ?? 'cc';
+  const cpu = cpuSignature(fs);
+  const targetFlags = vectorTargetFlags(options.vectorTarget ?? 'native', cpu, process.arch);
+  if (typeof targetFlags === 'string') return { ok: false, reason: targetFlags };
 
   // The key covers everything that changes the binary, including the CPU (-march=native), so a
   // cache folder shared between machines never hands one machine another's instructions.
-  const cpu = cpuSignature(fs);
   const hash = crypto
     .createHash('sha256')
     .update(source)
-    .update(`${compiler}|${C_FLAGS.join(' ')}|${process.platform}|${process.arch}|${cpu}|${headersDir}`)
+    .update(`${compiler}|${C_FLAGS.join(' ')}|${targetFlags.join(' ')}|${process.platform}|${process.arch}|${cpu}|${headersDir}`)
     .digest('hex')
     .slice(0, 16);
   // An explicit folder is the only one used; otherwise the first writable of the defaults.
@@ -150,7 +180,9 @@ async function buildAndLoad(options: NativeBuildOptions): Promise<NativeLoadResu
     const platformFlags = process.platform === 'darwin' ? ['-undefined', 'dynamic_lookup'] : [];
     const common = [...C_FLAGS, ...platformFlags, `-I${headersDir}`, sourcePath, '-o', temp, '-ldl', '-lpthread', '-lm'];
     let error = '';
-    for (const flags of [['-march=native', ...common], common]) {
+    // 'native' retries without -march=native (compilers that lack it); a named target must build as asked.
+    const attempts = options.vectorTarget == null || options.vectorTarget === 'native' ? [[...targetFlags, ...common], common] : [[...targetFlags, ...common]];
+    for (const flags of attempts) {
       try {
         await run(compiler, flags, { timeout: 120_000 });
         error = '';
@@ -184,6 +216,25 @@ function tryLoad(file: string): NativeKernels | null {
     return module.exports;
   } catch {
     return null;
+  }
+}
+
+/** Compiler flags for a vector target, or why this CPU cannot run it. */
+export function vectorTargetFlags(target: NativeVectorTarget, cpu: string, arch: string): string[] | string {
+  const flags = new Set(cpu.split('|')[1]?.split(/\s+/) ?? []);
+  switch (target) {
+    case 'native':
+      return ['-march=native'];
+    case 'avx2':
+      if (arch !== 'x64') return `vectorTarget 'avx2' needs an x86-64 CPU (this is ${arch})`;
+      if (!flags.has('avx2') || !flags.has('fma')) return "vectorTarget 'avx2': this CPU has no AVX2/FMA";
+      // The machine's own tuning and extensions, minus AVX-512: the code an AVX2-only CPU gets.
+      return ['-march=native', '-mno-avx512f'];
+    case 'sse2':
+      if (arch !== 'x64') return `vectorTarget 'sse2' needs an x86-64 CPU (this is ${arch})`;
+      return ['-march=x86-64', '-mtune=generic'];
+    default:
+      return `vectorTarget must be 'native', 'avx2' or 'sse2', got '${String(target)}'`;
   }
 }
 

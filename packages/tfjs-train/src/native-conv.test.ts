@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convGeometry } from './conv-geometry';
 import { caseData, convObjective, describeCase, randomCases, runDirect, type ConvCase } from './conv-test-cases';
-import { loadNativeKernels, type NativeGemm, type NativeKernels } from './native-addon';
+import { loadNativeKernels, type NativeGemm, type NativeKernels, type NativeTile, type NativeVectorTarget } from './native-addon';
 import {
   makeNativeBatchNormKernel,
   makeNativeConv2DBackpropFilterKernel,
@@ -27,23 +27,38 @@ const expectNative = process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE === '1';
 const cacheRoot = mkdtempSync(join(tmpdir(), 'tfjs-train-native-test-'));
 
 /**
- * One separately built copy of the addon per GEMM provider: each copy is its own shared object,
- * so each picks its provider (read from $LAB_TFJS_TRAIN_GEMM when it loads) independently.
+ * One separately built copy of the addon per variant: each copy is its own shared object, so each
+ * picks its GEMM provider (read from $LAB_TFJS_TRAIN_GEMM when it loads) independently. The
+ * built-in GEMM is also built for each vector target this CPU runs (AVX-512 machines test the
+ * AVX2 and SSE2 code paths too), since its register tiles differ per target.
  */
-async function loadWithGemm(gemm: NativeGemm): Promise<NativeKernels | string> {
+interface Variant {
+  name: string;
+  gemm: NativeGemm;
+  vectorTarget?: NativeVectorTarget;
+}
+const VARIANTS: Variant[] = [
+  { name: 'builtin', gemm: 'builtin' },
+  { name: 'builtin-avx2', gemm: 'builtin', vectorTarget: 'avx2' },
+  { name: 'builtin-sse2', gemm: 'builtin', vectorTarget: 'sse2' },
+  { name: 'onednn', gemm: 'onednn' },
+  { name: 'openblas', gemm: 'openblas' },
+];
+
+async function loadVariant(v: Variant): Promise<NativeKernels | string> {
   const previous = process.env.LAB_TFJS_TRAIN_GEMM;
-  process.env.LAB_TFJS_TRAIN_GEMM = gemm;
+  process.env.LAB_TFJS_TRAIN_GEMM = v.gemm;
   try {
-    const r = await loadNativeKernels({ cacheDir: join(cacheRoot, gemm) });
+    const r = await loadNativeKernels({ cacheDir: join(cacheRoot, v.name), vectorTarget: v.vectorTarget });
     if (!r.ok) return r.reason;
-    return r.kernels.info().gemm === gemm ? r.kernels : `${gemm} library not installed (got ${r.kernels.info().gemm})`;
+    return r.kernels.info().gemm === v.gemm ? r.kernels : `${v.gemm} library not installed (got ${r.kernels.info().gemm})`;
   } finally {
     if (previous == null) delete process.env.LAB_TFJS_TRAIN_GEMM;
     else process.env.LAB_TFJS_TRAIN_GEMM = previous;
   }
 }
 
-const providers: Partial<Record<NativeGemm, NativeKernels | string>> = {};
+const providers: Partial<Record<string, NativeKernels | string>> = {};
 const missingKernel: tf.KernelFunc = () => {
   throw new Error('fallback kernel called');
 };
@@ -52,7 +67,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
   await tf.setBackend('wasm');
   await tf.setBackend('cpu');
-  for (const gemm of ['builtin', 'onednn', 'openblas'] as const) providers[gemm] = await loadWithGemm(gemm);
+  for (const v of VARIANTS) providers[v.name] = await loadVariant(v);
 });
 
 afterAll(() => rmSync(cacheRoot, { recursive: true, force: true }));
@@ -70,8 +85,9 @@ describe('native addon build', () => {
     }
     expect(builtin).toBeDefined();
     expect(builtin!.info().gemm).toBe('builtin');
-    // The built-in GEMM runs on one thread whatever is asked (threads are started per call).
-    expect(builtin!.setThreads(2)).toBe(1);
+    expect(builtin!.info().isa).toMatch(/^(avx512|avx2|avx|neon|sse2|generic)$/);
+    expect(builtin!.setThreads(2)).toBe(2);
+    expect(builtin!.setThreads(1)).toBe(1);
     expect(readdirSync(join(cacheRoot, 'builtin')).filter((f) => f.endsWith('.node'))).toHaveLength(1);
   });
 
@@ -101,9 +117,9 @@ describe('native addon build', () => {
   });
 });
 
-for (const gemm of ['builtin', 'onednn', 'openblas'] as const) {
-  describe(`native kernels on the ${gemm} GEMM`, () => {
-    const native = () => providers[gemm];
+for (const { name: variant } of VARIANTS) {
+  describe(`native kernels on the ${variant} GEMM`, () => {
+    const native = () => providers[variant];
     const skip = (): boolean => typeof native() === 'string' || native() == null;
 
     it('forward Conv2D matches the cpu backend on random shapes (strides, dilations, every padding, batch > 1)', async (ctx) => {
@@ -204,15 +220,7 @@ for (const gemm of ['builtin', 'onednn', 'openblas'] as const) {
       const c: ConvCase = { xShape: [5, 9, 7, 6], filterShape: [3, 3, 6, 70], strides: [1, 1], dilations: [1, 1], pad: 'same' };
       const { x, w, dy } = caseData(c, 5);
       const g = convGeometry(c.xShape, c.filterShape, c.strides, c.dilations, c.pad, undefined, false);
-      const run = () => {
-        const y = new Float32Array(dy.length);
-        const dx = new Float32Array(x.length);
-        const dw = new Float32Array(w.length);
-        k.conv2dForward(x, w, y, nativeGeometry(g), null, 0, 0);
-        k.conv2dBackpropInput(dy, w, dx, nativeGeometry(g));
-        k.conv2dBackpropFilter(x, dy, dw, nativeGeometry(g));
-        return [y, dx, dw];
-      };
+      const run = () => runAll(k, g, x, w, dy);
       k.setThreads(1);
       const whole = run();
       // One image of patches is 9*7*54 = 3402 floats: a limit of 7000 makes chunks of 2 images (2 + 2 + 1).
@@ -224,6 +232,63 @@ for (const gemm of ['builtin', 'onednn', 'openblas'] as const) {
       for (let j = 0; j < 3; j++) expect(relativeError(chunked[j], whole[j])).toBeLessThan(1e-6);
     });
 
+    it('gives bit-identical results on 1, 2 and 3 threads (the same seed on any worker count)', (ctx) => {
+      if (skip() || !variant.startsWith('builtin')) return ctx.skip();
+      const k = native() as NativeKernels;
+      // Shapes of the lab's models: few channels at 32x32 and wide at 4x4, batch 4 and 16.
+      for (const c of [
+        { xShape: [4, 32, 32, 8], filterShape: [3, 3, 8, 8], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+        { xShape: [16, 8, 8, 32], filterShape: [3, 3, 32, 64], strides: [2, 2], dilations: [1, 1], pad: 'same' },
+        { xShape: [4, 4, 4, 256], filterShape: [3, 3, 256, 512], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+      ] as ConvCase[]) {
+        const { x, w, dy } = caseData(c, 21);
+        const g = convGeometry(c.xShape, c.filterShape, c.strides, c.dilations, c.pad, undefined, false);
+        const byThreads = [1, 2, 3].map((t) => {
+          k.setThreads(t);
+          return runAll(k, g, x, w, dy);
+        });
+        k.setThreads(1);
+        for (const other of byThreads.slice(1))
+          for (let j = 0; j < 3; j++) expect(Array.from(other[j]), `${describeCase(c)} output ${j}`).toEqual(Array.from(byThreads[0][j]));
+      }
+    });
+
+    it('every register tile gives the cpu backend results for narrow and wide outputs', async (ctx) => {
+      if (skip() || !variant.startsWith('builtin')) return ctx.skip();
+      const k = native() as NativeKernels;
+      const tiles: NativeTile[] = k.info().vectorFloats >= 8 ? ['wide', 'narrow', 'half'] : ['wide', 'narrow'];
+      const cases: ConvCase[] = [
+        { xShape: [2, 7, 6, 1], filterShape: [3, 3, 1, 3], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+        { xShape: [3, 9, 8, 5], filterShape: [3, 3, 5, 8], strides: [2, 2], dilations: [1, 1], pad: 'same' },
+        { xShape: [1, 6, 6, 4], filterShape: [1, 1, 4, 37], strides: [1, 1], dilations: [1, 1], pad: 'valid' },
+        { xShape: [2, 5, 5, 20], filterShape: [3, 3, 20, 16], strides: [1, 1], dilations: [1, 1], pad: 'valid' },
+      ];
+      try {
+        for (const tile of tiles) {
+          expect(k.setTile(tile)).toBe(tile);
+          for (const [i, c] of cases.entries()) {
+            const { x, w, dy, dyShape } = caseData(c, 40 + i);
+            const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations };
+            const xIn = { values: x, shape: c.xShape };
+            const wIn = { values: w, shape: c.filterShape };
+            const dyIn = { values: dy, shape: dyShape };
+            const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, object]> = [
+              ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
+              ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
+              ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],
+            ];
+            for (const [kernel, fn, inputs, attrs] of checks) {
+              const reference = await runOn('cpu', kernel, inputs, attrs);
+              const ours = await runDirect('cpu', fn, inputs, attrs);
+              expect(relativeError(ours.values, reference.values), `${tile} ${kernel} ${describeCase(c)}`).toBeLessThan(1e-5);
+            }
+          }
+        }
+      } finally {
+        k.setTile(null);
+      }
+    });
+
     it('rejects arrays that do not match the geometry', (ctx) => {
       if (skip()) return ctx.skip();
       const k = native() as NativeKernels;
@@ -232,6 +297,16 @@ for (const gemm of ['builtin', 'onednn', 'openblas'] as const) {
       expect(() => k.conv2dBackpropFilter(new Float32Array(32), new Float32Array(48), new Float32Array(54), Int32Array.of(1, 2))).toThrow(/geometry/);
     });
   });
+}
+
+function runAll(k: NativeKernels, g: ReturnType<typeof convGeometry>, x: Float32Array, w: Float32Array, dy: Float32Array): Float32Array[] {
+  const y = new Float32Array(dy.length);
+  const dx = new Float32Array(x.length);
+  const dw = new Float32Array(w.length);
+  k.conv2dForward(x, w, y, nativeGeometry(g), null, 0, 0);
+  k.conv2dBackpropInput(dy, w, dx, nativeGeometry(g));
+  k.conv2dBackpropFilter(x, dy, dw, nativeGeometry(g));
+  return [y, dx, dw];
 }
 
 describe('native memory-bound kernels', () => {
@@ -257,8 +332,7 @@ describe('native memory-bound kernels', () => {
   });
 
   it('adamUpdate equals the JS update (Adam and AdamW, 2 threads over a long vector, outputs aliasing inputs)', (ctx) => {
-    // A library-backed copy where one loaded: the built-in one always runs on one thread.
-    const k = [providers.onednn, providers.openblas, providers.builtin].find((p): p is NativeKernels => typeof p === 'object');
+    const k = [providers.builtin, providers.onednn, providers.openblas].find((p): p is NativeKernels => typeof p === 'object');
     if (k == null) return ctx.skip();
     const rand = seededRandom(12);
     const n = 600_001; // > 2 x 2^18: split across both threads

@@ -15,6 +15,7 @@ import { conv2DBackpropFilterConfig, type BackpropFilterStrategy } from './conv-
 import { conv2DBackpropInputConfig } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-grad';
 import { fusedAdamConfig } from './fused-adam';
+import { avgPoolGradConfig } from './avg-pool-grad';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { padConfig, sliceConfig } from './slice-pad';
 import { defaultNativeThreads, loadNativeKernels, type NativeBuildOptions, type NativeGemm, type NativeKernels } from './native-addon';
@@ -41,7 +42,18 @@ export interface FastTrainingOptions {
 
 /** The native path in use, or why there is none. */
 export type NativeTrainingInfo =
-  | { enabled: true; gemm: NativeGemm; library: string; threads: number; path: string; builtNow: boolean }
+  | {
+      enabled: true;
+      gemm: NativeGemm;
+      library: string;
+      threads: number;
+      /** Vector instructions the kernels were compiled for ('avx512', 'avx2', 'neon', ...). */
+      isa: string;
+      /** The built-in GEMM's register tiles. */
+      tiles: string;
+      path: string;
+      builtNow: boolean;
+    }
   | { enabled: false; reason: string };
 
 export interface FastTrainingInfo {
@@ -85,6 +97,7 @@ export function fastTrainingKernelConfigs(
       depthwiseConv2dNativeBackpropFilterConfig('wasm'),
       depthwiseConv2dNativeBackpropInputConfig('wasm'),
       maxPoolGradConfig('wasm'),
+      avgPoolGradConfig('wasm'),
       batchNormGradSumsConfig('wasm'),
       batchNormStatsConfig('wasm'),
       batchNormTrainingGradConfig('wasm'),
@@ -95,8 +108,10 @@ export function fastTrainingKernelConfigs(
   }
   // The cpu backend's own Conv2DBackpropInput, depthwise gradients and MaxPoolGrad are correct
   // and (measured) not slower than ours there; only its filter gradient is ~80x its forward pass.
+  // Its AvgPoolGrad is wrong at padded borders (divides by the whole window): replaced as on wasm.
   return [
     conv2DBackpropFilterConfig('cpu', strategy),
+    avgPoolGradConfig('cpu'),
     batchNormGradSumsConfig('cpu'),
     batchNormStatsConfig('cpu'),
     batchNormTrainingGradConfig('cpu'),
@@ -151,8 +166,8 @@ async function resolveNative(
     return { native: null, info: { enabled: false, reason: loaded.reason } };
   }
   const threads = loaded.kernels.setThreads(options.threads ?? (await defaultNativeThreads()));
-  const { gemm, library } = loaded.kernels.info();
-  return { native: loaded.kernels, info: { enabled: true, gemm, library, threads, path: loaded.path, builtNow: loaded.built } };
+  const { gemm, library, isa, tiles } = loaded.kernels.info();
+  return { native: loaded.kernels, info: { enabled: true, gemm, library, threads, isa, tiles, path: loaded.path, builtNow: loaded.built } };
 }
 
 interface Installed {
