@@ -2,10 +2,10 @@
 // helper shared by the training benchmarks.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { AdamOptimizer, createAngleClassifier } from '@lab/ranking-models';
+import { AdamOptimizer, applyModel, createAngleClassifier } from '@lab/ranking-models';
 
-export function buildResNet18(inputShape: [number, number, number], classes: number, width = 1, seed = 1): tfl.LayersModel {
-  return createAngleClassifier({ depth: 18, inputShape, numClasses: classes, widthMultiplier: width, seed }).model;
+export function buildResNet18(inputShape: [number, number, number], classes: number, width = 1, seed = 1, smallInputStem = false): tfl.LayersModel {
+  return createAngleClassifier({ depth: 18, inputShape, numClasses: classes, widthMultiplier: width, seed, smallInputStem }).model;
 }
 
 export interface TrainStepper {
@@ -16,7 +16,7 @@ export interface TrainStepper {
 
 /**
  * Adam + softmax cross-entropy on a fixed random batch, BN in training mode: the step the lab's
- * fit() runs (tf.variableGrads + the lab's PyTorch-rule AdamOptimizer, which uses the fused Adam
+ * fit() runs (the classifier's forward, fused conv + batch-norm ops where registered; tf.variableGrads + the lab's PyTorch-rule AdamOptimizer, which uses the fused Adam
  * kernel where @lab/tfjs-train registered one), and the step train_step_torch.py times.
  */
 export function makeStepper(model: tfl.LayersModel, batch: number[], classes: number, seed = 3): TrainStepper {
@@ -27,13 +27,13 @@ export function makeStepper(model: tfl.LayersModel, batch: number[], classes: nu
   return {
     forward() {
       tf.tidy(() => {
-        const y = model.apply(x, { training: true }) as tf.Tensor;
+        const y = applyModel(model, x, true);
         y.dataSync();
       });
     },
     step() {
       const { value, grads } = tf.variableGrads(
-        () => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+        () => tf.losses.softmaxCrossEntropy(labels, applyModel(model, x, true)) as tf.Scalar,
         variables,
       );
       optimizer.applyGradients(variables.map((v) => grads[v.name]));

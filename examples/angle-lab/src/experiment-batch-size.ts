@@ -5,6 +5,7 @@ import { ciText, compare, comparisonSentence, comparisonTable, completedTrials, 
 import { gnsFigure, gnsSummary, median, probeTable, readProbes } from './ranker-report';
 import { rankerMethod } from './ranker-method';
 import { rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
+import { labPlanCheck } from './scales';
 
 export const BATCH_SIZE_DEFAULTS: RankerParams = { ...RANKER_DEFAULTS, tsne: false };
 
@@ -70,4 +71,6 @@ export const batchSizeExperiment = defineExperiment({
   method: (params) => rankerMethod(params, ['**Sweep.** Only the training batch size varies (probe batches keep the listed size per variant); everything else as in ranker-gradients.']),
   trial: rankerTrial,
   report: batchSizeReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('batch-size'),
 });

@@ -30,6 +30,7 @@ import {
   type Comparison,
   type TrialRow,
 } from './report-kit';
+import { labPlanCheck } from './scales';
 
 export const FREQUENCY_LOSS_DEFAULTS: ClassifierParams = {
   ...DATA_DEFAULTS,
@@ -194,4 +195,6 @@ export const frequencyLossExperiment = defineExperiment({
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
   report: frequencyLossReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('frequency-loss'),
 });

@@ -4,6 +4,7 @@ import { accuracyTable, confusionFigure, pairwiseFigure, type TrialGroup } from 
 import { classifierTrial, type ClassifierParams } from './classifier-trial';
 import { FREQUENCY_LOSS_DEFAULTS } from './experiment-frequency-loss';
 import { compare, comparisonSentence, comparisonTable, completedTrials, isSignificant, meanCIOf, unique } from './report-kit';
+import { labPlanCheck } from './scales';
 
 export const FUSION_INPUT = '500Hz+1000Hz+3000Hz';
 export const FUSION_DEFAULTS: ClassifierParams = { ...FREQUENCY_LOSS_DEFAULTS, input: FUSION_INPUT, loss: 'ce' };
@@ -56,4 +57,6 @@ export const fusionExperiment = defineExperiment({
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
   report: fusionReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('fusion'),
 });

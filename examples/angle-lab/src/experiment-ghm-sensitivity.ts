@@ -4,6 +4,7 @@ import { accuracyTable, type TrialGroup } from './classifier-report';
 import { classifierTrial, type ClassifierParams } from './classifier-trial';
 import { FREQUENCY_LOSS_DEFAULTS } from './experiment-frequency-loss';
 import { compare, comparisonSentence, comparisonTable, completedTrials, heatmapSpec, isSignificant, meanCIOf, unique, type MatrixCell } from './report-kit';
+import { labPlanCheck } from './scales';
 
 export const GHM_SENSITIVITY_DEFAULTS: ClassifierParams = { ...FREQUENCY_LOSS_DEFAULTS, input: '1000Hz', loss: 'ghm' };
 
@@ -92,4 +93,6 @@ export const ghmSensitivityExperiment = defineExperiment({
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
   report: ghmSensitivityReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('ghm-sensitivity'),
 });

@@ -4,6 +4,7 @@ import { accuracyTable, anglePairs, confusionFigure, type TrialGroup } from './c
 import { classifierTrial, type ClassifierParams } from './classifier-trial';
 import { FREQUENCY_LOSS_DEFAULTS } from './experiment-frequency-loss';
 import { compare, comparisonSentence, comparisonTable, completedTrials, isSignificant, unique } from './report-kit';
+import { labPlanCheck } from './scales';
 
 export const MATERIAL_DEFAULTS: ClassifierParams = { ...FREQUENCY_LOSS_DEFAULTS, input: '1000Hz', loss: 'ce' };
 
@@ -42,4 +43,6 @@ export const materialExperiment = defineExperiment({
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
   report: materialReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('material'),
 });

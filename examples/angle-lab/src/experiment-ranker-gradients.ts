@@ -6,6 +6,7 @@ import { compare, comparisonSentence, completedTrials, isSignificant, meanCIOf, 
 import { anomalyTable, cosineFigure, gnsBootstrapFigure, gnsFigure, median, probeTable, readProbes, tsneFigure } from './ranker-report';
 import { rankerMethod } from './ranker-method';
 import { rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
+import { labPlanCheck } from './scales';
 
 export const RANKER_DEFAULTS: RankerParams = {
   ...DATA_DEFAULTS,
@@ -152,4 +153,6 @@ export const rankerGradientsExperiment = defineExperiment({
   method: (params) => rankerMethod(params),
   trial: rankerTrial,
   report: rankerGradientReport,
+  // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
+  checkPlan: labPlanCheck('ranker-gradients'),
 });

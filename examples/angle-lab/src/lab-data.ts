@@ -1,15 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  assertValidDataset,
+  compareFingerprints,
+  datasetFingerprint,
+  describeFingerprintChange,
   FeatureCache,
+  formatDatasetProblems,
   loadFeatures,
   readManifest,
   scanDataset,
   stratifiedKFold,
   stratifiedSplit,
+  validateDataset,
+  validateManifest,
   type DatasetFilter,
+  type DatasetFingerprint,
   type DatasetItem,
   type FeatureOptions,
 } from '@lab/audio-features';
+import { InputError, writeFileAtomic } from '@lab/experiment-runner';
 import { groupTakes, stackChannels, type TakeGroup } from './fusion';
 import { DEFAULT_CACHE_DIR, DEFAULT_DATA_ROOT } from './paths';
 
@@ -23,9 +34,15 @@ export type DataParams = {
   cacheDir: string;
   /** Side of the square feature map (frequency band × time, resized). */
   featureSize: number;
+  /**
+   * The recordings' fingerprint when the run was created (`recordDataFingerprint`): every trial
+   * refuses to train on other data, so a resumed run never mixes old and new recordings.
+   * '' = not recorded (no check).
+   */
+  dataFingerprint: string;
 };
 
-export const DATA_DEFAULTS: DataParams = { data: '', manifest: '', cacheDir: '', featureSize: 64 };
+export const DATA_DEFAULTS: DataParams = { data: '', manifest: '', cacheDir: '', featureSize: 64, dataFingerprint: '' };
 
 export function featureOptionsOf(params: Pick<DataParams, 'featureSize'>): Partial<FeatureOptions> {
   return { height: params.featureSize, width: params.featureSize };
@@ -37,9 +54,109 @@ export function describeDataSource(params: Pick<DataParams, 'data' | 'manifest'>
   return "The simulator's default data set (examples/angle-lab/data/simulated; see the README's simulator section)";
 }
 
-export async function loadItems(params: Pick<DataParams, 'data' | 'manifest'>, filter: DatasetFilter = {}): Promise<DatasetItem[]> {
+export interface LoadItemsOptions {
+  /** Cross-validation folds the caller will make: every class (material, frequency, angle) needs as many takes. */
+  folds?: number;
+  /** Where the data set's warnings go; default console.warn, each distinct report once per process. */
+  warn?: (message: string) => void;
+}
+
+const reported = new Set<string>();
+const warnOnce = (message: string) => {
+  if (reported.has(message)) return;
+  reported.add(message);
+  console.warn(message);
+};
+
+/**
+ * The recordings of the data source, after checking the whole source (`validateDataset` /
+ * `validateManifest` of @lab/audio-features): every problem is reported at once, errors throw one
+ * multi-line `InputError` before anything runs, warnings (links followed, files ignored) are printed.
+ */
+export async function loadItems(
+  params: Pick<DataParams, 'data' | 'manifest'>,
+  filter: DatasetFilter = {},
+  options: LoadItemsOptions = {},
+): Promise<DatasetItem[]> {
+  const source = params.manifest || params.data || DEFAULT_DATA_ROOT;
+  const checks = { filter, ...(options.folds !== undefined ? { folds: options.folds } : {}) };
+  const validation = params.manifest ? await validateManifest(params.manifest, checks) : await validateDataset(source, checks);
+  if (validation.warnings.length) {
+    (options.warn ?? warnOnce)(`data set ${source}: ${validation.warnings.length} warning(s):\n${formatDatasetProblems({ errors: [], warnings: validation.warnings })}`);
+  }
+  try {
+    assertValidDataset(validation, source);
+  } catch (error) {
+    // Bad input, not a failed run: `pnpm demo` and `lab` exit with the usage code (2) on it.
+    throw new InputError((error as Error).message);
+  }
   if (params.manifest) return readManifest(params.manifest, filter);
-  return scanDataset(params.data || DEFAULT_DATA_ROOT, filter);
+  return scanDataset(source, filter);
+}
+
+/** The folder a fingerprint's relative paths start from: the data folder, or the manifest's folder. */
+function fingerprintRoot(params: Pick<DataParams, 'data' | 'manifest'>): string {
+  return params.manifest ? dirname(resolve(params.manifest)) : resolve(params.data || DEFAULT_DATA_ROOT);
+}
+
+/** Where the file list of a recorded fingerprint is kept, so that a later mismatch can name the files. */
+export function fingerprintListPath(params: Pick<DataParams, 'cacheDir'>, sha256: string): string {
+  return join(params.cacheDir || DEFAULT_CACHE_DIR, 'data-fingerprints', `${sha256}.json`);
+}
+
+/** The value of the `dataFingerprint` parameter: `<sha256> (<files> files, <bytes> bytes)`. */
+export function fingerprintParam(fingerprint: Pick<DatasetFingerprint, 'sha256' | 'files' | 'bytes'>): string {
+  return `${fingerprint.sha256} (${fingerprint.files} files, ${fingerprint.bytes} bytes)`;
+}
+
+const FINGERPRINT_PARAM = /^([0-9a-f]{64})(?: \((\d+) files, (\d+) bytes\))?$/;
+
+/** The plain listing of the source (no validation): what a fingerprint covers. */
+function listSource(params: Pick<DataParams, 'data' | 'manifest'>): Promise<DatasetItem[]> {
+  return params.manifest ? readManifest(params.manifest) : scanDataset(params.data || DEFAULT_DATA_ROOT);
+}
+
+/**
+ * Fingerprints every recording of the source (relative paths, sizes, content hashes, labels), keeps
+ * its file list in `<cacheDir>/data-fingerprints/<sha256>.json`, and returns the value to put into
+ * the run's `dataFingerprint` parameter when the run is created.
+ */
+export async function recordDataFingerprint(
+  params: Pick<DataParams, 'data' | 'manifest' | 'cacheDir'>,
+  items?: readonly DatasetItem[],
+): Promise<string> {
+  const root = fingerprintRoot(params);
+  const fingerprint = datasetFingerprint(items ?? (await listSource(params)), { root });
+  writeFileAtomic(fingerprintListPath(params, fingerprint.sha256), `${JSON.stringify({ root, ...fingerprint })}\n`);
+  return fingerprintParam(fingerprint);
+}
+
+/**
+ * Throws when the recordings differ from those `params.dataFingerprint` recorded at run creation,
+ * naming the files added, removed, changed or relabelled (the first few of each), from the file
+ * list `recordDataFingerprint` kept. Does nothing when no fingerprint was recorded.
+ */
+export async function checkDataFingerprint(params: Pick<DataParams, 'data' | 'manifest' | 'cacheDir' | 'dataFingerprint'>): Promise<void> {
+  if (!params.dataFingerprint) return;
+  const match = FINGERPRINT_PARAM.exec(params.dataFingerprint);
+  if (!match) {
+    throw new Error(`dataFingerprint: expected "<64 hex digits> (<n> files, <n> bytes)" as recordDataFingerprint writes it, got "${params.dataFingerprint}"`);
+  }
+  const source = params.manifest || params.data || DEFAULT_DATA_ROOT;
+  const current = datasetFingerprint(await listSource(params), { root: fingerprintRoot(params) });
+  if (current.sha256 === match[1]) return;
+  const listPath = fingerprintListPath(params, match[1]);
+  let detail: string;
+  try {
+    const recorded = JSON.parse(readFileSync(listPath, 'utf8')) as DatasetFingerprint;
+    detail = describeFingerprintChange(compareFingerprints(recorded, current));
+  } catch {
+    detail = `which files differ is unknown: the recorded file list ${listPath} is missing or unreadable`;
+  }
+  throw new Error(
+    `data set ${source} changed since this run was created: ${detail}. Recorded ${params.dataFingerprint}, now ${fingerprintParam(current)}. ` +
+      'Trials that finished used the recorded data: restore it to resume this run, or start a new run on the new data.',
+  );
 }
 
 /** Parses an input spec such as "1000Hz" or "500Hz+1000Hz+3000Hz" into frequencies. */
@@ -65,8 +182,14 @@ export interface LabData {
   labels: number[];
 }
 
-export async function loadTakes(params: DataParams, material: string, frequenciesHz: number[]): Promise<LabData> {
-  const items = await loadItems(params, { materials: [material], freqsHz: frequenciesHz });
+/**
+ * The takes of a trial: validated and loaded (`loadItems`; pass `folds` to check that every class
+ * has enough takes for them), then the whole source is checked against the run's `dataFingerprint`
+ * (a resumed run refuses changed data instead of mixing it in).
+ */
+export async function loadTakes(params: DataParams, material: string, frequenciesHz: number[], options: LoadItemsOptions = {}): Promise<LabData> {
+  const items = await loadItems(params, { materials: [material], freqsHz: frequenciesHz }, options);
+  await checkDataFingerprint(params);
   const groups = groupTakes(items, frequenciesHz);
   const angles = [...new Set(groups.map((g) => g.angleDeg))].sort((a, b) => a - b);
   if (angles.length < 2) throw new Error(`data: material ${material} at ${frequenciesHz.join('+')} Hz has ${angles.length} angle class(es); need at least 2`);

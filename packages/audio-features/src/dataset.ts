@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { readWavInfoSync } from './wav';
 
@@ -21,6 +23,23 @@ export interface DatasetFilter {
 
 const FREQ_PATTERN = /^(\d+(?:\.\d+)?)Hz$/;
 const ANGLE_PATTERN = /^deg(\d+(?:\.\d+)?)$/;
+/** What a number in a folder name or a manifest cell must look like: plain decimal digits (`36`, `36.5`, `-10`). */
+const DECIMAL_PATTERN = /^-?\d+(?:\.\d+)?$/;
+
+/** Angles outside this range are refused (a typo such as `deg999` would otherwise become a class). */
+export const ANGLE_RANGE_DEG = [0, 360] as const;
+
+/**
+ * `text` as a number when it is written as plain decimal digits, else undefined. `Number()` alone
+ * would also accept `0x24` (36), `1e1`, `Infinity` and an empty string (0).
+ */
+export function parseDecimal(text: string): number | undefined {
+  return DECIMAL_PATTERN.test(text) ? Number(text) : undefined;
+}
+
+export function isPlausibleAngle(angleDeg: number): boolean {
+  return angleDeg >= ANGLE_RANGE_DEG[0] && angleDeg <= ANGLE_RANGE_DEG[1];
+}
 
 /** Plain code-unit order, so that sorting never depends on the machine's locale. */
 function compareText(a: string, b: string): number {
@@ -46,12 +65,33 @@ function matches(filter: DatasetFilter, item: Omit<DatasetItem, 'path' | 'take'>
   );
 }
 
-async function subfolders(path: string): Promise<string[]> {
-  const entries = await readdir(path, { withFileTypes: true });
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort(compareText);
+/** Is the entry (a symbolic link followed to its target) a folder / a file? Broken links are neither. */
+async function kindOf(folder: string, entry: { name: string; isDirectory(): boolean; isFile(): boolean; isSymbolicLink(): boolean }) {
+  if (!entry.isSymbolicLink()) return entry.isDirectory() ? 'folder' : entry.isFile() ? 'file' : 'other';
+  const target = await stat(join(folder, entry.name)).catch(() => undefined);
+  return target?.isDirectory() ? 'folder' : target?.isFile() ? 'file' : 'other';
+}
+
+/** Visible entries of `path` of one kind, symbolic links followed, in code-unit order. */
+async function entriesOf(path: string, kind: 'folder' | 'file'): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    if (!entry.name.startsWith('.') && (await kindOf(path, entry)) === kind) names.push(entry.name);
+  }
+  return names.sort(compareText);
+}
+
+const subfolders = (path: string) => entriesOf(path, 'folder');
+
+/** Throws when two folder names of one level parse to the same value (`deg36` next to `deg036`). */
+function checkOneSpelling(parent: string, seen: Map<number, string>, value: number, name: string, what: string): void {
+  const other = seen.get(value);
+  if (other !== undefined) {
+    throw new Error(
+      `scanDataset: folders ${join(parent, other)} and ${join(parent, name)} are the same ${what} spelled twice; expected one folder per ${what}`,
+    );
+  }
+  seen.set(value, name);
 }
 
 function describeFilter(filter: DatasetFilter): string {
@@ -64,7 +104,10 @@ function describeFilter(filter: DatasetFilter): string {
 /**
  * Finds `<root>/<material>/<freq>Hz/deg<angle>/*.wav` (e.g. `plastic/1000Hz/deg036/take03.wav`).
  * Folder names are checked even when a filter excludes them; hidden entries and non-.wav files are
- * ignored. Sorted by material, frequency, angle, take.
+ * ignored; symbolic links to folders and files are followed. Throws at the first problem (a name
+ * that does not parse, an angle outside 0–360, the same frequency or angle spelled twice, an empty
+ * angle folder); `validateDataset` reports every problem at once. Sorted by material, frequency,
+ * angle, take.
  */
 export async function scanDataset(root: string, filter: DatasetFilter = {}): Promise<DatasetItem[]> {
   const rootInfo = await stat(root).catch(() => undefined);
@@ -74,7 +117,18 @@ export async function scanDataset(root: string, filter: DatasetFilter = {}): Pro
   if (materials.length === 0) {
     throw new Error(`scanDataset: ${root} is empty; expected <material>/<freq>Hz/deg<angle>/*.wav below it`);
   }
+  const byLowerCase = new Map<string, string>();
   for (const material of materials) {
+    const other = byLowerCase.get(material.toLowerCase());
+    if (other !== undefined) {
+      throw new Error(
+        `scanDataset: folders ${join(root, other)} and ${join(root, material)} differ only in case; expected one folder per material`,
+      );
+    }
+    byLowerCase.set(material.toLowerCase(), material);
+  }
+  for (const material of materials) {
+    const freqs = new Map<number, string>();
     for (const freqName of await subfolders(join(root, material))) {
       const freqMatch = FREQ_PATTERN.exec(freqName);
       if (!freqMatch) {
@@ -83,6 +137,8 @@ export async function scanDataset(root: string, filter: DatasetFilter = {}): Pro
         );
       }
       const freqHz = Number(freqMatch[1]);
+      checkOneSpelling(join(root, material), freqs, freqHz, freqName, 'frequency');
+      const angles = new Map<number, string>();
       for (const angleName of await subfolders(join(root, material, freqName))) {
         const folder = join(root, material, freqName, angleName);
         const angleMatch = ANGLE_PATTERN.exec(angleName);
@@ -90,10 +146,12 @@ export async function scanDataset(root: string, filter: DatasetFilter = {}): Pro
           throw new Error(`scanDataset: folder ${folder} does not parse as an angle; expected deg<angle> such as deg036`);
         }
         const angleDeg = Number(angleMatch[1]);
+        if (!isPlausibleAngle(angleDeg)) {
+          throw new Error(`scanDataset: folder ${folder} is angle ${angleDeg}°; expected an angle from ${ANGLE_RANGE_DEG[0]} to ${ANGLE_RANGE_DEG[1]}`);
+        }
+        checkOneSpelling(join(root, material, freqName), angles, angleDeg, angleName, 'angle');
         if (!matches(filter, { material, freqHz, angleDeg })) continue;
-        const files = (await readdir(folder, { withFileTypes: true }))
-          .filter((e) => e.isFile() && !e.name.startsWith('.') && extname(e.name).toLowerCase() === '.wav')
-          .map((e) => e.name);
+        const files = (await entriesOf(folder, 'file')).filter((name) => extname(name).toLowerCase() === '.wav');
         if (files.length === 0) throw new Error(`scanDataset: folder ${folder} is empty (no .wav files)`);
         for (const file of files) {
           items.push({ path: join(folder, file), material, freqHz, angleDeg, take: basename(file, extname(file)) });
@@ -127,19 +185,29 @@ export async function readManifest(csvPath: string, filter: DatasetFilter = {}):
   }
   const folder = dirname(resolve(csvPath));
   const items: DatasetItem[] = [];
+  const rowOf = new Map<string, number>();
   for (const [index, record] of records.entries()) {
     const line = `${csvPath} row ${index + 1}`;
     const number = (column: 'freq_hz' | 'angle_deg') => {
-      const value = Number(record[column]);
-      if (record[column] === '' || !Number.isFinite(value)) {
-        throw new Error(`readManifest: ${line}: ${column} must be a number, got "${record[column]}"`);
+      const value = parseDecimal(record[column]);
+      if (value === undefined) {
+        throw new Error(`readManifest: ${line}: ${column} must be a number, got "${record[column]}" (expected plain decimal digits such as 36 or 36.5)`);
       }
       return value;
     };
     if (!record.path) throw new Error(`readManifest: ${line}: empty path`);
     if (!record.material) throw new Error(`readManifest: ${line}: empty material`);
     const item = { material: record.material, freqHz: number('freq_hz'), angleDeg: number('angle_deg') };
-    const path = isAbsolute(record.path) ? record.path : join(folder, record.path);
+    if (!isPlausibleAngle(item.angleDeg)) {
+      throw new Error(`readManifest: ${line}: angle_deg is ${item.angleDeg}; expected an angle from ${ANGLE_RANGE_DEG[0]} to ${ANGLE_RANGE_DEG[1]}`);
+    }
+    if (!(item.freqHz > 0)) throw new Error(`readManifest: ${line}: freq_hz is ${item.freqHz}; expected a frequency above 0 Hz`);
+    const path = resolve(folder, record.path);
+    const earlier = rowOf.get(path);
+    if (earlier !== undefined) {
+      throw new Error(`readManifest: ${line}: ${path} is listed again (first in row ${earlier}); expected each file once, with one label`);
+    }
+    rowOf.set(path, index + 1);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new Error(`readManifest: ${line}: file not found: ${path}`);
     if (!matches(filter, item)) continue;
@@ -202,4 +270,106 @@ export function checkClassCounts<T>(
     const detail = tooFew.map(([key, n]) => `${key} has ${n}`).join(', ');
     throw new Error(`too few items per class for ${purpose}: ${detail}; each class needs at least ${minPerClass}`);
   }
+}
+
+/** One file of a data set as `datasetFingerprint` records it. */
+export interface DatasetFingerprintEntry {
+  /** Relative to the fingerprint's root, with `/` separators. */
+  path: string;
+  size: number;
+  /** sha256 of the file's content, hex. */
+  sha256: string;
+  material: string;
+  freqHz: number;
+  angleDeg: number;
+}
+
+/** What a data set was: a sha256 over every file's relative path, size, content hash and label. */
+export interface DatasetFingerprint {
+  /** sha256 hex of the entries (sorted by path), one line per file. */
+  sha256: string;
+  files: number;
+  bytes: number;
+  entries: DatasetFingerprintEntry[];
+}
+
+/** The deepest folder that holds every path. */
+function commonFolder(paths: readonly string[]): string {
+  let parts = dirname(resolve(paths[0])).split(sep);
+  for (const path of paths.slice(1)) {
+    const other = dirname(resolve(path)).split(sep);
+    let n = 0;
+    while (n < parts.length && n < other.length && parts[n] === other[n]) n++;
+    parts = parts.slice(0, n);
+  }
+  return parts.join(sep) || sep;
+}
+
+/**
+ * A fingerprint of the items' files: relative path (to `root`, default the deepest folder holding
+ * them all, so a moved data set keeps its fingerprint), size, sha256 of the content, and the label
+ * (material, frequency, angle: a manifest that relabels a file changes the fingerprint). Reads every
+ * file once (~0.1 ms for a 50 kB take).
+ */
+export function datasetFingerprint(
+  items: readonly Pick<DatasetItem, 'path' | 'material' | 'freqHz' | 'angleDeg'>[],
+  opts: { root?: string } = {},
+): DatasetFingerprint {
+  if (items.length === 0) throw new Error('datasetFingerprint: no items');
+  const root = resolve(opts.root ?? commonFolder(items.map((i) => i.path)));
+  const entries = items
+    .map((item) => {
+      const bytes = readFileSync(item.path);
+      const path = relative(root, resolve(item.path)).split(sep).join('/');
+      return {
+        path,
+        size: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        material: item.material,
+        freqHz: item.freqHz,
+        angleDeg: item.angleDeg,
+      };
+    })
+    .sort((a, b) => compareText(a.path, b.path));
+  const hash = createHash('sha256');
+  for (const e of entries) hash.update(`${JSON.stringify(e.path)}\t${e.size}\t${e.sha256}\t${JSON.stringify(e.material)}\t${e.freqHz}\t${e.angleDeg}\n`);
+  return { sha256: hash.digest('hex'), files: entries.length, bytes: entries.reduce((n, e) => n + e.size, 0), entries };
+}
+
+/** Files by relative path: in `after` only, in `before` only, with other content, with another label. */
+export interface DatasetFingerprintChange {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  relabelled: string[];
+}
+
+export function compareFingerprints(
+  before: Pick<DatasetFingerprint, 'entries'>,
+  after: Pick<DatasetFingerprint, 'entries'>,
+): DatasetFingerprintChange {
+  const old = new Map(before.entries.map((e) => [e.path, e]));
+  const now = new Map(after.entries.map((e) => [e.path, e]));
+  const change: DatasetFingerprintChange = { added: [], removed: [], changed: [], relabelled: [] };
+  for (const [path, e] of now) {
+    const o = old.get(path);
+    if (!o) change.added.push(path);
+    else if (o.sha256 !== e.sha256 || o.size !== e.size) change.changed.push(path);
+    else if (o.material !== e.material || o.freqHz !== e.freqHz || o.angleDeg !== e.angleDeg) change.relabelled.push(path);
+  }
+  for (const path of old.keys()) if (!now.has(path)) change.removed.push(path);
+  for (const list of Object.values(change)) list.sort(compareText);
+  return change;
+}
+
+/** "2 added (a.wav, b.wav), 1 changed (c.wav)": at most `max` names per kind. */
+export function describeFingerprintChange(change: DatasetFingerprintChange, max = 5): string {
+  const parts = (['added', 'removed', 'changed', 'relabelled'] as const)
+    .filter((kind) => change[kind].length > 0)
+    .map((kind) => {
+      const list = change[kind];
+      const more = list.length > max ? `, … ${list.length - max} more` : '';
+      return `${list.length} ${kind} (${list.slice(0, max).join(', ')}${more})`;
+    });
+  return parts.length ? parts.join('; ') : 'no file differs';
 }

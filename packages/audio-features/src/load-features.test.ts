@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanDataset } from './dataset';
 import { FeatureCache } from './feature-cache';
-import { computeFeatures } from './features';
+import { computeFeatures, resolveFeatureOptions } from './features';
 import { loadFeatures } from './load-features';
 import { writeToneWav } from './test-wav';
 import { readWav } from './wav';
@@ -43,7 +43,7 @@ describe('loadFeatures', () => {
     const items = await scanDataset(join(root, 'data'));
     const cache = new FeatureCache(join(root, 'cache'));
     const first = await loadFeatures(items, { featureOptions, cache });
-    expect(cache.stats()).toEqual({ hits: 0, misses: 4, corrupt: 0, writes: 4 });
+    expect(cache.stats()).toEqual({ hits: 0, misses: 4, corrupt: 0, mismatched: 0, writes: 4 });
     const second = await loadFeatures(items, { featureOptions, cache });
     expect(cache.stats()).toMatchObject({ hits: 4, misses: 4 });
     expect(second.map((m) => Array.from(m.data))).toEqual(first.map((m) => Array.from(m.data)));
@@ -51,6 +51,30 @@ describe('loadFeatures', () => {
     expect(cache.stats()).toMatchObject({ hits: 4, misses: 8 });
     await loadFeatures(items, { featureOptions, cache, toneHzOf: () => 750 });
     expect(cache.stats()).toMatchObject({ hits: 4, misses: 12 });
+  });
+
+  it('never uses an entry that was computed from another recording (entry copied over another)', async () => {
+    const items = await scanDataset(join(root, 'data'));
+    const warnings: string[] = [];
+    const cache = new FeatureCache(join(root, 'cache-copied'), { onWarning: (m) => warnings.push(m) });
+    const reference = await loadFeatures(items, { featureOptions });
+    await loadFeatures(items, { featureOptions, cache });
+    // Copy the entry of take 0 over the entry of take 3 (every entry is intact on its own).
+    const shards = await readdir(join(root, 'cache-copied'));
+    const entries = (await Promise.all(shards.map(async (s) => (await readdir(join(root, 'cache-copied', s))).map((f) => join(root, 'cache-copied', s, f))))).flat();
+    expect(entries).toHaveLength(4);
+    const entryOf = async (index: number) => {
+      const bytes = await readFile(items[index].path);
+      const key = FeatureCache.key(bytes, { featureOptions: resolveFeatureOptions(featureOptions), toneHz: items[index].freqHz, channel: 'mix' });
+      return cache.pathOf(key);
+    };
+    await copyFile(await entryOf(0), await entryOf(3));
+    const again = await loadFeatures(items, { featureOptions, cache });
+    expect(again.map((m) => Array.from(m.data))).toEqual(reference.map((m) => Array.from(m.data)));
+    expect(cache.stats()).toMatchObject({ hits: 3, mismatched: 1 });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(items[0].path);
+    expect(warnings[0]).toContain(items[3].path);
   });
 
   it('rejects mixed sample rates before computing anything', async () => {

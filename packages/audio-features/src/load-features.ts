@@ -14,7 +14,8 @@ export interface LoadFeaturesOptions<T extends Pick<DatasetItem, 'path'>> {
 
 /**
  * Feature maps of the items, in order: each file is decoded (channels mixed to mono) and run through
- * `computeFeatures`, or read from the cache. All files must share one sample rate (checked from the
+ * `computeFeatures`, or read from the cache (an entry is used only when it was computed from this
+ * recording: same content hash and size). All files must share one sample rate (checked from the
  * headers first, so a mixed set fails before any work); the error lists the rates.
  */
 export async function loadFeatures<T extends Pick<DatasetItem, 'path'> & Partial<Pick<DatasetItem, 'freqHz'>>>(
@@ -51,8 +52,11 @@ export async function loadFeatures<T extends Pick<DatasetItem, 'path'> & Partial
       maps.push(compute(item, bytes, toneHz));
       continue;
     }
-    const key = FeatureCache.key(bytes, { featureOptions: options, toneHz, channel: 'mix' });
-    maps.push(await opts.cache.getOrCompute(key, () => compute(item, bytes, toneHz)));
+    // The entry records which recording it was computed from; a lookup that finds another's
+    // (an entry copied over this one) is a miss with a warning, never a hit.
+    const source = FeatureCache.source(item.path, bytes);
+    const key = FeatureCache.key(source, { featureOptions: options, toneHz, channel: 'mix' });
+    maps.push(await opts.cache.getOrCompute(key, () => compute(item, bytes, toneHz), source));
   }
   return maps;
 }

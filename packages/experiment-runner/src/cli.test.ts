@@ -1,11 +1,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { tiny } from '../fixtures/tiny-experiment';
 import { main } from './cli';
+import { describeFileError } from './input-error';
 import { byTrialThenSeq, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
 import { runExperiment } from './run-experiment';
 
@@ -74,6 +75,50 @@ describe('lab CLI', () => {
     expect(readdirSync(runsDir)).toEqual([]);
   });
 
+  it('checks paths and values before any work, naming the option, the path and what was expected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'er-cli-paths-'));
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    const runsDir = join(dir, 'runs');
+    const cases: [string[], string][] = [
+      [['run', dir, '--runs-dir', runsDir], `run: ${dir} is a folder; expected an experiment module (.js, .mjs or .ts) exporting defineExperiment(...)`],
+      [['run', fixture, '--config', dir, '--runs-dir', runsDir], `--config: ${dir} is a folder; expected a YAML or JSON file of { params, sweep, seeds, folds }`],
+      [['run', fixture, '--runs-dir', file], `--runs-dir: ${file} is a file; expected a folder for the run folders that this user can write in (created if absent)`],
+      [['run', fixture, '--runs-dir', join(file, 'runs')], `--runs-dir: cannot create ${join(file, 'runs')}: ${file} is a file; expected a folder for the run folders`],
+      [['run', fixture, '--runs-dir', runsDir, '--set', 'folds=1'], 'folds: expected an integer ≥ 2 (k-fold cross-validation holds out one fold of k), got 1'],
+      [['run', fixture, '--runs-dir', runsDir, '--workers', '-2', '--config', dir], '--workers: expected a non-negative integer, got -2'],
+      [['ls', '--runs-dir', file], `--runs-dir: ${file} is a file; expected a folder of run folders`],
+      [['resume', file], `resume: ${file} is a file; expected a run folder`],
+      [['report', join(dir, 'nope')], `report: ${join(dir, 'nope')} does not exist; expected a run folder`],
+      [['export', dir, '--csv', '--out', dir], `--out: ${dir} is a folder; expected a file to write the CSV to`],
+      [['export', dir, '--csv', '--out', join(file, 'm.csv')], `--out: cannot write ${join(file, 'm.csv')}: ${file} is a file`],
+    ];
+    for (const [args, message] of cases) {
+      const result = await labHere(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr, args.join(' ')).toContain(`lab: ${message}`);
+    }
+    expect(existsSync(runsDir)).toBe(false);
+  });
+
+  it('prints why trials failed, one line per reason', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-cli-why-'));
+    const result = await labHere(['run', fixture, '--runs-dir', runsDir, '--workers', '0', '--set', 'crashSeed=0', '--progress', 'none', '--no-report']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('lab: 2 trials failed (v0-s0, v1-s0): deliberate crash in seed 0\n');
+  });
+
+  it("names the folder of a file-system error that carries no path (a full disk's ENOSPC on a write)", () => {
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    expect(describeFileError(enospc, '/runs/r1')).toBe('/runs/r1: no space left on the device (ENOSPC: no space left on device, write)');
+    // As a worker reports it: the message only.
+    expect(describeFileError('EDQUOT: disk quota exceeded, write', '/runs/r1')).toBe('/runs/r1: disk quota exceeded (EDQUOT: disk quota exceeded, write)');
+    // A message that names its path, or no file-system error at all, is left as it is.
+    const enoent = Object.assign(new Error("ENOENT: no such file or directory, open '/data/x.wav'"), { code: 'ENOENT', path: '/data/x.wav' });
+    expect(describeFileError(enoent, '/runs/r1')).toBe(enoent.message);
+    expect(describeFileError(new Error('deliberate crash'), '/runs/r1')).toBe('deliberate crash');
+  });
+
   it("explains each command in its help, with that command's exit codes", async () => {
     const run = await labHere(['run', '--help']);
     expect(run.code).toBe(0);
@@ -123,6 +168,58 @@ describe('lab CLI', () => {
     expect(badSet.code).toBe(2);
     expect(badSet.stderr).toMatch(/^lab: params: step: .*expected number/);
     expect(readdirSync(runsDir).filter((f) => !/\.(yaml|csv)$/.test(f))).toHaveLength(1);
+  });
+
+  it('refuses to report a completed trial whose metrics line was deleted (exit 2, naming file and line) unless --allow-incomplete; ls lists an unreadable run with the reason', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-cli-incomplete-'));
+    const runDir = await runExperiment(tiny, { runsDir, workers: 0, overrides: { params: { epochs: 3 } }, progress: 'none', report: false, log: () => {} });
+    const path = join(runDir, 'metrics.jsonl');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    // v0-s1's second line (seq 1) goes: every line left parses, only the seq numbers show the loss.
+    const removed = lines.findIndex((l) => l.startsWith('{"trial":"v0-s1","seq":1,'));
+    expect(removed).toBeGreaterThan(-1);
+    writeFileSync(path, lines.filter((_, i) => i !== removed).join('\n'));
+    const where = `${path}:${removed + 1}: trial v0-s1: no line with seq 1`;
+
+    const refused = await labHere(['report', runDir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('lab: report: the metrics of completed trial v0-s1 are incomplete');
+    expect(refused.stderr).toContain(where);
+    expect(refused.stderr).toContain('--allow-incomplete');
+    expect(existsSync(join(runDir, 'report.md'))).toBe(false);
+    for (const args of [['compare', runDir], ['export', runDir, '--csv']]) {
+      const other = await labHere(args);
+      expect(other.code, args[0]).toBe(2);
+      expect(other.stderr, args[0]).toContain(where);
+    }
+
+    const warned = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const allowed = await labHere(['report', runDir, '--allow-incomplete']);
+      expect(allowed.code).toBe(0);
+      expect(allowed.stdout).toBe(`${join(runDir, 'report.md')}\n${join(runDir, 'report.html')}\n`);
+      expect(readFileSync(join(runDir, 'report.md'), 'utf8')).toContain('(v0-s1) are incomplete');
+      expect(warned.mock.calls.map((c) => String(c[0]))).toContain(`report: metrics line left out: ${where}: a line of this trial missing before line ${removed + 1} (allowed: incomplete trials are reported and flagged)`);
+      expect((await labHere(['compare', runDir, '--allow-incomplete'])).code).toBe(0);
+      const csv = await labHere(['export', runDir, '--csv', '--allow-incomplete']);
+      expect(csv.code).toBe(0);
+      expect(csv.stdout.trim().split('\r\n')).toHaveLength(1 + 6 * 3 - 1);
+    } finally {
+      warned.mockRestore();
+    }
+
+    // A run whose config.json was cut short is listed as unreadable, with the file and the reason.
+    const broken = join(runsDir, '20990101_000000_broken');
+    mkdirSync(broken);
+    writeFileSync(join(broken, 'config.json'), readFileSync(join(runDir, 'config.json'), 'utf8').slice(0, 40));
+    const ls = await labHere(['ls', '--runs-dir', runsDir]);
+    expect(ls.code).toBe(0);
+    const listed = ls.stdout.trim().split('\n');
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).toMatch(new RegExp(`^20990101_000000_broken  unreadable  run config: ${join(broken, 'config.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON \\(`));
+    expect(listed[1]).toMatch(/_tiny\s+completed\s+6\/6 done {2}backend none$/);
+    const json = JSON.parse((await labHere(['ls', '--runs-dir', runsDir, '--json'])).stdout) as { status: string; problem?: string }[];
+    expect(json[0]).toMatchObject({ status: 'unreadable', problem: expect.stringContaining('is not valid JSON') });
   });
 
   it('survives kill -9 (of the driver alone, then of the whole process group): resume finishes without recomputing and equals an uninterrupted run', async () => {

@@ -1,18 +1,31 @@
+import { existsSync } from 'node:fs';
 import { cac } from 'cac';
 import { writeFileAtomic } from './atomic-write';
 import { BACKEND_PREFERENCES, type BackendPreference } from './backend';
 import { compareRuns, formatRunComparison } from './compare-runs';
 import { exportCsv } from './export-csv';
-import { InputError } from './input-error';
+import { abortOnSignals, EXIT, exitCodeFor, formatTrialFailures } from './exit-codes';
+import {
+  checkFileOption,
+  checkFolderOption,
+  checkWritableFileOption,
+  checkWritableFolderOption,
+  describeFileError,
+  glueNegativeOptionValues,
+  InputError,
+} from './input-error';
 import { loadExperiment } from './load-experiment';
 import { parseSetArgs } from './plan';
 import type { ProgressMode } from './progress';
 import { buildReport } from './report';
-import { listRuns, readRunState } from './run-folder';
+import { formatRunListing, listRuns } from './run-folder';
 import { ownVersion, resumeRun, runExperiment } from './run-experiment';
 
 /** Exit codes: documented in `lab --help` and in each command's help. */
-export const EXIT = { ok: 0, trialsFailed: 1, usage: 2, incomplete: 3, interrupted: 130 } as const;
+export { EXIT };
+
+const INCOMPLETE = "or a completed trial's metrics are incomplete (see --allow-incomplete)";
+const ALLOW_INCOMPLETE = 'Report trials whose metrics lines are damaged, missing or repeated, flagged, instead of refusing';
 
 const runExitCodes = (usage: string) => `0 all trials completed · 1 some trials failed · 2 ${usage} · 3 run incomplete (resume it) · 130 interrupted`;
 
@@ -36,23 +49,26 @@ const COMMAND_HELP: Record<string, { about: string; exitCodes: string }> = {
     about:
       "(Re)builds report.md, a self-contained report.html and figures/*.svg + *.png of a run. The experiment module\n" +
       "  recorded in config.json supplies its method text and report sections when it can still be imported.",
-    exitCodes: '0 report written · 1 some figures could not be rendered (said in the report) · 2 bad usage or not a run folder',
+    exitCodes: `0 report written · 1 some figures could not be rendered (said in the report) · 2 bad usage, not a run folder ${INCOMPLETE}`,
   },
   compare: {
     about:
       "Compares runs on one metric: each variant's final value per run (mean ± 95 % CI, n), and for a variant found in\n" +
       '  the first run and a later one, the later − first difference paired by seed and fold (CI, paired t-test, Wilcoxon).',
-    exitCodes: '0 compared · 2 bad usage, not a run folder or no such metric',
+    exitCodes: `0 compared · 2 bad usage, not a run folder, no such metric ${INCOMPLETE}`,
   },
   ls: {
-    about: 'Lists the run folders under --runs-dir, newest first: status, trials completed and failed, backend. A run whose\n  driving process died is shown as interrupted.',
+    about:
+      'Lists the run folders under --runs-dir, newest first: status, trials completed and failed, backend. A run whose\n' +
+      '  driving process died is shown as interrupted; a run with a file that cannot be read (config.json, run.json, a\n' +
+      "  trial's status.json) is listed as unreadable, with the file and the reason, never left out.",
     exitCodes: '0 listed · 2 bad usage',
   },
   export: {
     about:
       'Writes all metrics of all trials as one CSV: a row per logged line with trial, variant, seed, fold, the swept\n' +
       '  parameters, seq, time, epoch and every metric (empty where a line lacks it).',
-    exitCodes: '0 exported · 2 bad usage or not a run folder',
+    exitCodes: `0 exported · 2 bad usage, not a run folder ${INCOMPLETE}`,
   },
 };
 
@@ -63,7 +79,7 @@ function asArray(value: unknown): string[] {
 
 function parseWorkers(value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
   if (!Number.isInteger(n) || n < 0) throw new InputError(`--workers: expected a non-negative integer, got ${String(value)}`);
   return n;
 }
@@ -81,47 +97,11 @@ function parseProgress(value: unknown): ProgressMode {
   return mode as ProgressMode;
 }
 
-/** The option parser reads `--workers -1` as two flags; glued (`--workers=-1`), the value gets validated and named. */
-function glueNegativeValues(argv: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const next = argv[i + 1];
-    if (/^--[a-z][a-z-]*$/.test(argv[i]) && next !== undefined && /^-\d/.test(next)) out.push(`${argv[i]}=${argv[++i]}`);
-    else out.push(argv[i]);
-  }
-  return out;
-}
-
-/** SIGINT/SIGTERM abort the run cleanly (trials stay resumable); a second one exits at once. */
-function abortOnSignals(): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const handler = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(EXIT.interrupted);
-    process.stderr.write(`\n[lab] ${sig}: stopping; finish later with \`lab resume\`\n`);
-    controller.abort(new Error(`interrupted by ${sig}`));
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    },
-  };
-}
-
-function exitCodeFor(runDir: string, aborted: boolean): number {
-  const status = readRunState(runDir)?.status;
-  if (aborted) return EXIT.interrupted;
-  if (status === 'completed') return EXIT.ok;
-  if (status === 'failed') return EXIT.trialsFailed;
-  return EXIT.incomplete;
-}
-
 export async function main(argv: string[] = process.argv): Promise<number> {
   const cli = cac('lab');
   let result: Promise<number> | undefined;
+  /** The folder or file the command writes, named in file-system errors that carry no path (ENOSPC on a write). */
+  let writing: string | undefined;
 
   cli
     .command('run <experiment-file>', 'Run an experiment (all its sweep variants × seeds × folds) into a new run folder')
@@ -139,14 +119,21 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .example('  $ lab run experiments/ghm.ts --config sweeps/bins.yaml --set model.depth=34 --backend wasm')
     .action((file: string, options: Record<string, unknown>) => {
       result = (async () => {
+        // Every option is checked before any work: the experiment module is not even imported.
         const overrides = parseSetArgs(asArray(options.set));
+        const workers = parseWorkers(options.workers);
+        const backend = parseBackend(options.backend);
+        const progress = parseProgress(options.progress);
+        checkFileOption('run', file, 'an experiment module (.js, .mjs or .ts) exporting defineExperiment(...)');
+        if (options.config !== undefined) checkFileOption('--config', String(options.config), 'a YAML or JSON file of { params, sweep, seeds, folds }');
+        const runsDir = String(options.runsDir);
+        checkWritableFolderOption('--runs-dir', runsDir, 'a folder for the run folders');
         const experiment = await loadExperiment(file, options.experiment === undefined ? undefined : String(options.experiment));
+        writing = runsDir;
         const signals = abortOnSignals();
         try {
-          const workers = parseWorkers(options.workers);
-          const backend = parseBackend(options.backend);
           const runDir = await runExperiment(experiment, {
-            runsDir: String(options.runsDir),
+            runsDir,
             overrides,
             ...(options.config ? { configFile: String(options.config) } : {}),
             ...(workers !== undefined ? { workers } : {}),
@@ -154,11 +141,15 @@ export async function main(argv: string[] = process.argv): Promise<number> {
             failFast: Boolean(options.failFast),
             ...(options.name ? { name: String(options.name) } : {}),
             experimentFile: experiment.file!,
-            progress: parseProgress(options.progress),
+            progress,
             report: options.report !== false,
             signal: signals.signal,
-            onRunDir: (dir) => process.stdout.write(`run folder: ${dir}\n`),
+            onRunDir: (dir) => {
+              writing = dir;
+              process.stdout.write(`run folder: ${dir}\n`);
+            },
           });
+          for (const line of formatTrialFailures(runDir)) process.stderr.write(`lab: ${line}\n`);
           process.stdout.write(`done: ${runDir}${options.report !== false ? ` (report: ${runDir}/report.html)` : ''}\n`);
           return exitCodeFor(runDir, signals.signal.aborted);
         } finally {
@@ -176,16 +167,20 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .example('  $ lab resume runs/20250408_173532_ghm --workers 4')
     .action((runDir: string, options: Record<string, unknown>) => {
       result = (async () => {
+        const workers = parseWorkers(options.workers);
+        const progress = parseProgress(options.progress);
+        checkFolderOption('resume', runDir, 'a run folder (runs/<YYYYMMDD_HHMMSS>_<name>)');
+        writing = runDir;
         const signals = abortOnSignals();
         try {
-          const workers = parseWorkers(options.workers);
           await resumeRun(runDir, undefined, {
             ...(workers !== undefined ? { workers } : {}),
             ...(options.failFast ? { failFast: true } : {}),
-            progress: parseProgress(options.progress),
+            progress,
             report: options.report !== false,
             signal: signals.signal,
           });
+          for (const line of formatTrialFailures(runDir)) process.stderr.write(`lab: ${line}\n`);
           process.stdout.write(`done: ${runDir}\n`);
           return exitCodeFor(runDir, signals.signal.aborted);
         } finally {
@@ -194,38 +189,50 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       })();
     });
 
-  cli.command('report <run-dir>', 'Build report.md, report.html and figures/ for a run').example('  $ lab report runs/20250408_173532_ghm').action((runDir: string) => {
-    result = (async () => {
-      const report = await buildReport(runDir);
-      process.stdout.write(`${report.markdownPath}\n${report.htmlPath}\n`);
-      for (const e of report.figureErrors) process.stderr.write(`figure ${e.name} not rendered: ${e.error}\n`);
-      return report.figureErrors.length ? EXIT.trialsFailed : EXIT.ok;
-    })();
-  });
+  cli
+    .command('report <run-dir>', 'Build report.md, report.html and figures/ for a run')
+    .option('--allow-incomplete', ALLOW_INCOMPLETE)
+    .example('  $ lab report runs/20250408_173532_ghm')
+    .action((runDir: string, options: Record<string, unknown>) => {
+      result = (async () => {
+        checkFolderOption('report', runDir, 'a run folder (runs/<YYYYMMDD_HHMMSS>_<name>)');
+        writing = runDir;
+        const report = await buildReport(runDir, undefined, { allowIncomplete: Boolean(options.allowIncomplete) });
+        process.stdout.write(`${report.markdownPath}\n${report.htmlPath}\n`);
+        for (const e of report.figureErrors) process.stderr.write(`figure ${e.name} not rendered: ${e.error}\n`);
+        return report.figureErrors.length ? EXIT.trialsFailed : EXIT.ok;
+      })();
+    });
 
   cli
     .command('compare <run-dir> [...more]', 'Compare runs on a metric (final values, mean ± 95 % CI, paired tests)')
     .option('--metric <name>', "Metric to compare (default: the first run's primary metric)")
     .option('--json', 'Print JSON instead of text')
+    .option('--allow-incomplete', ALLOW_INCOMPLETE)
     .example('  $ lab compare runs/20250408_173532_ghm runs/20250409_090000_ghm --metric val_acc')
     .action((first: string, more: string[], options: Record<string, unknown>) => {
       result = (async () => {
-        const comparison = compareRuns([first, ...more], options.metric ? { metric: String(options.metric) } : {});
+        const comparison = compareRuns([first, ...more], {
+          ...(options.metric ? { metric: String(options.metric) } : {}),
+          allowIncomplete: Boolean(options.allowIncomplete),
+        });
         process.stdout.write(`${options.json ? JSON.stringify(comparison, null, 2) : formatRunComparison(comparison)}\n`);
         return EXIT.ok;
       })();
     });
 
   cli
-    .command('ls', 'List runs, newest first')
+    .command('ls', 'List runs, newest first (a run that cannot be read is listed as unreadable, with the reason)')
     .option('--runs-dir <dir>', 'Folder of run folders', { default: 'runs' })
     .option('--json', 'Print JSON')
     .action((options: Record<string, unknown>) => {
       result = (async () => {
-        const runs = listRuns(String(options.runsDir));
+        const runsDir = String(options.runsDir);
+        if (existsSync(runsDir)) checkFolderOption('--runs-dir', runsDir, 'a folder of run folders');
+        const runs = listRuns(runsDir);
         if (options.json) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
         else if (runs.length === 0) process.stdout.write(`no runs in ${String(options.runsDir)}\n`);
-        else for (const r of runs) process.stdout.write(`${r.id}  ${r.status.padEnd(11)} ${r.completed}/${r.trials} done${r.failed ? `, ${r.failed} failed` : ''}  backend ${r.backend}\n`);
+        else for (const r of runs) process.stdout.write(`${formatRunListing(r)}\n`);
         return EXIT.ok;
       })();
     });
@@ -234,13 +241,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .command('export <run-dir>', 'Export all metrics of all trials')
     .option('--csv', 'As one CSV (the only format for now)')
     .option('--out <file>', 'Write to a file instead of stdout')
+    .option('--allow-incomplete', ALLOW_INCOMPLETE)
     .example('  $ lab export runs/20250408_173532_ghm --csv --out metrics.csv')
     .action((runDir: string, options: Record<string, unknown>) => {
       result = (async () => {
         if (!options.csv) throw new InputError('export: say which format (--csv)');
-        const csv = exportCsv(runDir);
-        if (options.out) writeFileAtomic(String(options.out), csv);
-        else process.stdout.write(csv);
+        if (options.out !== undefined) checkWritableFileOption('--out', String(options.out), 'a file to write the CSV to');
+        const csv = exportCsv(runDir, { allowIncomplete: Boolean(options.allowIncomplete) });
+        if (options.out !== undefined) {
+          writing = String(options.out);
+          writeFileAtomic(String(options.out), csv);
+        } else process.stdout.write(csv);
         return EXIT.ok;
       })();
     });
@@ -259,7 +270,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
         : [
             '  0   success',
             '  1   some trials failed (run, resume), a figure could not be rendered (report), or an unexpected error',
-            '  2   bad usage, invalid parameters or config file, not a run folder, or a run in use by another process',
+            '  2   bad usage, invalid parameters or config file, not a run folder, a run in use by another process, or a',
+            "      completed trial's metrics are incomplete (report, compare, export; see --allow-incomplete)",
             '  3   run incomplete: finish it with `lab resume` (run, resume)',
             '  130 interrupted by SIGINT/SIGTERM; the run stays resumable (run, resume)',
           ].join('\n'),
@@ -267,7 +279,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   });
 
   try {
-    cli.parse(glueNegativeValues(argv), { run: false });
+    cli.parse(glueNegativeOptionValues(argv), { run: false });
     if (cli.options.help || cli.options.version) return EXIT.ok;
     if (!cli.matchedCommand) {
       if (cli.args.length) throw new InputError(`unknown command: ${cli.args[0]} (see lab --help)`);
@@ -277,7 +289,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await cli.runMatchedCommand();
     return result ? await result : EXIT.ok;
   } catch (error) {
-    process.stderr.write(`lab: ${(error as Error).message}\n`);
+    process.stderr.write(`lab: ${writing && !(error instanceof InputError) ? describeFileError(error, writing) : (error as Error).message}\n`);
     // InputError: our own validation; CACError: cac's (unknown option, missing argument).
     const usage = error instanceof InputError || (error as Error).name === 'CACError';
     return usage ? EXIT.usage : EXIT.trialsFailed;

@@ -1,4 +1,4 @@
-import { readRunConfig } from './run-folder';
+import { readRunConfig, type IncompleteMetricsOptions } from './run-folder';
 import { formatNumber, formatP, pairedComparison, describeMeanCI, type MeanCI, type PairedComparison } from './stats';
 import { pairByRepetition, summarizeRun } from './summary';
 import { InputError } from './input-error';
@@ -27,10 +27,13 @@ export interface RunComparison {
 /**
  * Compares runs on one metric (default: the first run's primary metric): each variant's final value
  * per run, and for variants present in two runs a paired comparison of the later run against the first.
+ * A run with a completed trial whose metrics lines are incomplete is refused unless `allowIncomplete`
+ * (see `summarizeRun`).
  */
-export function compareRuns(runDirs: string[], options: { metric?: string } = {}): RunComparison {
+export function compareRuns(runDirs: string[], options: { metric?: string } & IncompleteMetricsOptions = {}): RunComparison {
   if (runDirs.length === 0) throw new InputError('compareRuns: expected at least one run folder');
-  const summaries = runDirs.map((dir) => ({ dir, config: readRunConfig(dir), summary: summarizeRun(dir) }));
+  const { metric: _metric, ...checks } = options;
+  const summaries = runDirs.map((dir) => ({ dir, config: readRunConfig(dir), summary: summarizeRun(dir, checks) }));
   const metric = options.metric ?? summaries[0].summary.primaryMetric?.name;
   if (!metric) throw new InputError(`compareRuns: ${runDirs[0]} logged no numeric metric; pass a metric name`);
   const logged = new Set(summaries.flatMap(({ summary }) => summary.trials.flatMap((t) => [...Object.keys(t.final), ...Object.keys(t.lastLogged ?? {})])));

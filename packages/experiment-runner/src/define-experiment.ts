@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { BackendPreference } from './backend';
+import type { RunPlan } from './plan';
 import type { ReportContext, ReportSection } from './report-types';
 import type { TrialContext } from './trial-context';
 import { InputError } from './input-error';
@@ -49,6 +50,15 @@ export interface ExperimentDefinition<P extends Params = Params> {
   backend?: BackendPreference | 'none';
   /** The metric compared between variants in the report's statistics; default: the first metric logged. */
   primaryMetric?: PrimaryMetric;
+  /**
+   * Checks a planned run (every trial's validated parameters, seeds, folds) before anything is
+   * written: `runExperiment` (and `lab run`) calls it once the plan is built and before the run folder
+   * is created, and refuses the run with an InputError (exit code 2) listing the problems. Returns the
+   * problems, one line each, each naming the field and what was expected (`params.epochs: expected a
+   * positive integer, got -1`); an empty list when the plan can run. For what the schema cannot say:
+   * ranges, and whether the data a trial names exists. Not called by `resumeRun` (its plan ran before).
+   */
+  checkPlan?(plan: RunPlan): string[] | Promise<string[]>;
 }
 
 const EXPERIMENT_BRAND = Symbol.for('@lab/experiment-runner/experiment');

@@ -1,4 +1,4 @@
-import { readMetrics, readRunConfig } from './run-folder';
+import { readMetricsForReport, readRunConfig, readTrialStatus, type IncompleteMetricsOptions } from './run-folder';
 import { RESERVED_METRIC_KEYS } from './trial-context';
 
 /** RFC 4180 field: quoted when it holds a comma, quote or line break. */
@@ -14,12 +14,15 @@ const FIXED_COLUMNS = new Set<string>([...RESERVED_METRIC_KEYS, 'epoch']);
 /**
  * All metrics of all trials of a run as one CSV: one row per logged line, with the trial's variant,
  * seed, fold and swept parameters as columns, then every metric (empty where a line lacks it).
+ * Throws IncompleteMetricsError when a completed trial's lines are incomplete (a damaged line, a gap
+ * or repeat in its seq numbers) unless `options.allowIncomplete`; every problem goes to `options.warn`.
  */
-export function exportCsv(runDir: string): string {
+export function exportCsv(runDir: string, options: IncompleteMetricsOptions = {}): string {
   const config = readRunConfig(runDir);
   const trials = new Map(config.trials.map((t) => [t.id, t]));
   const order = new Map(config.trials.map((t, i) => [t.id, i]));
-  const lines = readMetrics(runDir).sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : (order.get(a.trial) ?? 0) - (order.get(b.trial) ?? 0)));
+  const completed = new Set(config.trials.filter((t) => readTrialStatus(runDir, t.id)?.status === 'completed').map((t) => t.id));
+  const lines = readMetricsForReport(runDir, completed, 'export', options).lines.sort((a, b) => (a.trial === b.trial ? a.seq - b.seq : (order.get(a.trial) ?? 0) - (order.get(b.trial) ?? 0)));
   const metricNames: string[] = [];
   for (const line of lines) {
     for (const key of Object.keys(line)) {

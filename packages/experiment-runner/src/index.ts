@@ -9,9 +9,18 @@ export { ChildProcessExecutor, InProcessExecutor } from './executor';
 export type { Executor, TrialEvents, TrialJob, TrialOutcome } from './executor';
 export { exportCsv } from './export-csv';
 export { renderVegaLite } from './figures';
-export { InputError } from './input-error';
+export { abortOnSignals, EXIT, exitCodeFor, formatTrialFailures, trialFailures } from './exit-codes';
+export {
+  checkFileOption,
+  checkFolderOption,
+  checkWritableFileOption,
+  checkWritableFolderOption,
+  describeFileError,
+  glueNegativeOptionValues,
+  InputError,
+} from './input-error';
 export type { RenderedFigure } from './figures';
-export { escapeHtml, markdownToHtml } from './html';
+export { escapeHtml, escapeMarkdown, markdownToHtml } from './html';
 export { loadExperiment, loadExperiments } from './load-experiment';
 export { loadConfigFile, mergeOverrides, parseSetArgs, planRun } from './plan';
 export type { RunOverrides, RunPlan, TrialSpec } from './plan';
@@ -20,8 +29,29 @@ export type { ProgressMode, ProgressReporter } from './progress';
 export { buildReport } from './report';
 export type { ReportResult } from './report';
 export type { ReportContext, ReportFigure, ReportSection, ReportTable } from './report-types';
-export { createRunDir, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
-export type { MetricsLine, RunConfig, RunListing, RunState, RunStatus, TrialStatus } from './run-folder';
+export {
+  createRunDir,
+  formatMetricsProblem,
+  formatRunListing,
+  IncompleteMetricsError,
+  listRuns,
+  readMetrics,
+  readMetricsChecked,
+  readRunConfig,
+  readRunState,
+  readTrialStatus,
+} from './run-folder';
+export type {
+  CheckedMetrics,
+  IncompleteMetricsOptions,
+  MetricsLine,
+  MetricsProblem,
+  RunConfig,
+  RunListing,
+  RunState,
+  RunStatus,
+  TrialStatus,
+} from './run-folder';
 export { resumeRun, runExperiment } from './run-experiment';
 export type { ExecuteOptions, RunOptions } from './run-experiment';
 export {

@@ -42,6 +42,12 @@ describe('planRun', () => {
     expect(plan.varied).toEqual(['bins']);
   });
 
+  it('refuses folds below 2 before anything runs: one fold holds out everything or nothing', () => {
+    for (const folds of [1, 0, -3, 2.5]) expect(() => planRun(base, { folds }), String(folds)).toThrow(`folds: expected an integer ≥ 2 (k-fold cross-validation holds out one fold of k), got ${folds}`);
+    expect(() => planRun(base, parseSetArgs(['folds=abc']))).toThrow(/folds: expected an integer ≥ 2 .*, got "abc"/);
+    expect(planRun(base, { folds: 2 }).trials).toHaveLength(2 * 2 * 2 * 2);
+  });
+
   it('names the field in validation errors', () => {
     expect(() => planRun(base, parseSetArgs(['lr=fast']))).toThrow(/params: lr: .*expected number, received string/);
     expect(() => planRun(base, parseSetArgs(['lrr=1']))).toThrow(/lrr/);
@@ -94,6 +100,12 @@ describe('defineExperiment', () => {
 });
 
 describe('overrides from files and --set', () => {
+  it('says a config file that is a folder or missing is not the YAML or JSON file expected, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'er-plan-dir-'));
+    expect(() => loadConfigFile(dir)).toThrow(`config file ${dir}: is a folder; expected a YAML or JSON file of { params, sweep, seeds, folds }`);
+    expect(() => loadConfigFile(join(dir, 'nope.yaml'))).toThrow(/nope\.yaml: cannot read \(ENOENT.*\); expected a YAML or JSON file/);
+  });
+
   it('parses YAML values and dotted keys', () => {
     expect(parseSetArgs(['a=1', 'b=true', 'c=[1, 2]', 'd=ghm', 'e.f=0.5', 'g='])).toEqual({ params: { a: 1, b: true, c: [1, 2], d: 'ghm', e: { f: 0.5 }, g: '' } });
     expect(() => parseSetArgs(['novalue'])).toThrow(/key=value/);

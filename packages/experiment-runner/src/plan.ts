@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -50,9 +50,11 @@ const configFileSchema = z.strictObject({
 export function loadConfigFile(path: string): RunOverrides {
   let text: string;
   try {
+    if (statSync(path).isDirectory()) throw new InputError(`config file ${path}: is a folder; expected a YAML or JSON file of { params, sweep, seeds, folds }`);
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new InputError(`config file ${path}: cannot read (${(error as Error).message})`);
+    if (error instanceof InputError) throw error;
+    throw new InputError(`config file ${path}: cannot read (${(error as Error).message}); expected a YAML or JSON file of { params, sweep, seeds, folds }`);
   }
   let data: unknown;
   try {
@@ -150,7 +152,10 @@ function formatValue(value: unknown): string {
 export function planRun(experiment: Experiment, overrides: RunOverrides = {}): RunPlan {
   const seeds = resolveSeeds(overrides.seeds ?? experiment.seeds, 'seeds');
   const folds = overrides.folds ?? experiment.folds;
-  if (folds !== undefined && (!Number.isInteger(folds) || folds < 1)) throw new InputError(`folds: expected a positive integer, got ${String(folds)}`);
+  // One fold would hold every item out (or none): k-fold cross-validation needs k ≥ 2.
+  if (folds !== undefined && (typeof folds !== 'number' || !Number.isInteger(folds) || folds < 2)) {
+    throw new InputError(`folds: expected an integer ≥ 2 (k-fold cross-validation holds out one fold of k), got ${JSON.stringify(folds) ?? String(folds)}`);
+  }
   const sweepParsed = sweepSchema.safeParse(overrides.sweep ?? experiment.sweep ?? {});
   if (!sweepParsed.success) throw new InputError(formatIssues('sweep', sweepParsed.error));
   const sweep = sweepParsed.data as SweepSpec;

@@ -7,9 +7,9 @@ import { escapeHtml, escapeMarkdown, markdownToHtml } from './html';
 import { loadExperiment } from './load-experiment';
 import { formatDuration } from './progress';
 import type { ReportContext, ReportSection, ReportTable } from './report-types';
-import { byTrialThenSeq, readMetrics, readRunConfig, readRunState, slugify, type MetricsLine, type RunConfig } from './run-folder';
+import { formatMetricsProblem, readRunConfig, readRunState, slugify, type IncompleteMetricsOptions, type MetricsLine, type RunConfig } from './run-folder';
 import { describeComparison, describeMeanCI, formatMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
-import { summarizeRun, type RunSummary } from './summary';
+import { summarizeChecked, type RunSummary } from './summary';
 import type { VegaLiteSpec } from './trial-context';
 
 /** A report as blocks, rendered once to Markdown and once to HTML so the two always agree. */
@@ -208,12 +208,15 @@ async function loadExperimentFor(config: RunConfig, experiment?: Experiment): Pr
  * Writes report.md, a self-contained report.html and figures/*.svg + *.png for a run, in the lab's
  * template: metadata, background, purpose and hypotheses, method, results, conclusions. The
  * experiment (for `method` and `report`) is imported from the recorded module when not given.
+ *
+ * A completed trial whose metrics lines are incomplete (a damaged line of metrics.jsonl, a gap or a
+ * repeat in its seq numbers) is not reported: IncompleteMetricsError names the file and lines, unless
+ * `options.allowIncomplete`, in which case the report says which trials are incomplete and why.
  */
-export async function buildReport(runDir: string, experiment?: Experiment): Promise<ReportResult> {
+export async function buildReport(runDir: string, experiment?: Experiment, options: IncompleteMetricsOptions = {}): Promise<ReportResult> {
   const config = readRunConfig(runDir);
   const state = readRunState(runDir);
-  const summary = summarizeRun(runDir);
-  const metrics = readMetrics(runDir).sort(byTrialThenSeq);
+  const { summary, lines: metrics } = summarizeChecked(runDir, options, 'report');
   const exp = await loadExperimentFor(config, experiment);
   const figuresDir = join(runDir, 'figures');
   mkdirSync(figuresDir, { recursive: true });
@@ -409,7 +412,15 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   if (trialFigures.length) {
     blocks.push({ kind: 'heading', level: 3, text: 'Figures logged by the trials' });
     for (const f of trialFigures) {
-      const spec = JSON.parse(readFileSync(f.path, 'utf8')) as VegaLiteSpec;
+      let spec: VegaLiteSpec;
+      try {
+        spec = JSON.parse(readFileSync(f.path, 'utf8')) as VegaLiteSpec;
+      } catch (error) {
+        const message = `${f.path} is not valid JSON (${(error as Error).message})`;
+        figureErrors.push({ name: `${f.trial}__${f.name}`, error: message });
+        blocks.push({ kind: 'paragraph', text: `Figure "${f.name}" (trial ${f.trial}) could not be rendered: ${message}` });
+        continue;
+      }
       const label = config.trials.find((t) => t.id === f.trial)?.variantLabel;
       blocks.push(...(await figureBlock(`${f.trial}__${f.name}`, spec, `${f.name} (trial ${f.trial}${label ? `: ${label}` : ''})`, join(runDir, 'trials', f.trial))));
     }
@@ -422,6 +433,18 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   };
   for (const section of custom.filter((s) => (s.placement ?? 'results') === 'results')) await renderSection(section);
   if (customError) blocks.push({ kind: 'paragraph', text: `The experiment's report sections failed: ${customError}` });
+
+  const incomplete = summary.trials.filter((t) => t.incomplete);
+  if (summary.metricsProblems?.length) {
+    blocks.push({ kind: 'heading', level: 3, text: 'Metrics lines that could not be used' });
+    blocks.push({
+      kind: 'paragraph',
+      text: incomplete.length
+        ? `The metrics of ${incomplete.length} completed trial${incomplete.length === 1 ? '' : 's'} (${incomplete.map((t) => t.id).join(', ')}) are incomplete: their final values and every statistic above were computed from the lines that could be read (reported because allowIncomplete / --allow-incomplete was given).`
+        : 'Only trials that did not complete are affected; they are not in the statistics.',
+    });
+    blocks.push({ kind: 'list', ordered: false, items: summary.metricsProblems.map(formatMetricsProblem) });
+  }
 
   const failed = summary.trials.filter((t) => t.status === 'failed');
   if (failed.length) {
@@ -439,6 +462,7 @@ export async function buildReport(runDir: string, experiment?: Experiment): Prom
   }
   for (const c of summary.comparisons) sentences.push(describeComparison(c.result, { a: c.aLabel, b: c.bLabel, metric: c.metric }));
   if (summary.counts.failed) sentences.push(`${summary.counts.failed} of ${summary.counts.total} trials failed; their variants' statistics use the completed trials only.`);
+  if (incomplete.length) sentences.push(`${incomplete.length} completed trial${incomplete.length === 1 ? ' has' : 's have'} incomplete metrics (${incomplete.map((t) => t.id).join(', ')}): the numbers above use the lines that could be read; see "Metrics lines that could not be used".`);
   if (summary.counts.pending) sentences.push(`${summary.counts.pending} of ${summary.counts.total} trials have not run yet: resume the run to complete it.`);
   if (sentences.length === 0) sentences.push('No metrics were logged, so nothing can be concluded from numbers.');
   blocks.push({ kind: 'list', ordered: false, items: sentences });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,9 +7,11 @@ import { compareRuns } from './compare-runs';
 import { defineExperiment } from './define-experiment';
 import { InProcessExecutor, workerEnvironment, type Executor } from './executor';
 import { exportCsv } from './export-csv';
-import { byTrialThenSeq, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
+import { InputError } from './input-error';
+import { buildReport } from './report';
+import { byTrialThenSeq, IncompleteMetricsError, listRuns, readMetrics, readRunConfig, readRunState, readTrialStatus } from './run-folder';
 import { resumeRun, runExperiment } from './run-experiment';
-import type { RunSummary } from './summary';
+import { summarizeRun, type RunSummary } from './summary';
 
 const fixtureFile = resolve(__dirname, '../fixtures/tiny-experiment.ts');
 
@@ -68,6 +70,32 @@ describe('runExperiment in process', () => {
     expect(readRunState(runDir)!.status).toBe('failed');
   });
 
+  it("refuses a plan the experiment's checkPlan finds wrong, with an InputError naming the field, before any run folder exists", async () => {
+    const seen: unknown[] = [];
+    const checked = defineExperiment({
+      name: 'checked',
+      description: 'an experiment with its own plan check',
+      hypotheses: [],
+      params: { epochs: 3 },
+      seeds: 2,
+      backend: 'none',
+      async checkPlan(plan) {
+        seen.push(plan.trials.map((t) => t.params.epochs));
+        return (plan.baseParams.epochs as number) >= 1 ? [] : [`params.epochs: expected a positive integer, got ${String(plan.baseParams.epochs)}`];
+      },
+      async trial() {
+        throw new Error('no trial may run');
+      },
+    });
+    const runsDir = join(mkdtempSync(join(tmpdir(), 'er-checkplan-')), 'runs');
+    const run = runExperiment(checked, { runsDir, workers: 0, overrides: { params: { epochs: -1 } }, ...quiet });
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toThrow('params.epochs: expected a positive integer, got -1');
+    expect(seen).toEqual([[-1, -1]]);
+    // Neither the run folder nor the folder of run folders was created.
+    expect(existsSync(runsDir)).toBe(false);
+  });
+
   it('resumes an interrupted run to exactly the metrics of an uninterrupted one', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'er-resume-'));
     const reference = await runExperiment(tiny, { runsDir, workers: 0, name: 'reference', ...quiet });
@@ -103,6 +131,116 @@ describe('runExperiment in process', () => {
     expect(readTrialStatus(runDir, 'v1-s0')!.attempt).toBe(2);
     expect(readTrialStatus(runDir, 'v0-s0')!.attempt).toBe(1);
     expect(checkpointFiles('v1-s0')).toEqual([]);
+  });
+});
+
+/** `experiment` with its run aborted right after trial `trialId` logged epoch `epoch` on its first attempt. */
+function interruptedAt(experiment: typeof tiny, trialId: string, epoch: number, controller: AbortController): typeof tiny {
+  return defineExperiment({
+    ...experiment,
+    params: experiment.defaults,
+    async trial(params, seed, ctx) {
+      if (ctx.trialId !== trialId || ctx.attempt > 1) return experiment.trial(params, seed, ctx);
+      const log: typeof ctx.log = (m) => {
+        ctx.log(m);
+        if (m.epoch === epoch) controller.abort(new Error('stop'));
+      };
+      return experiment.trial(params, seed, { ...ctx, log });
+    },
+  }) as typeof tiny;
+}
+
+/** tiny, checkpointing its state as bytes (a file beside checkpoint.json) as model trials do. */
+const tinyBytes = defineExperiment({
+  ...tiny,
+  params: tiny.defaults,
+  trial(params, seed, ctx) {
+    const checkpoint = {
+      save: (state: object | Uint8Array) => ctx.checkpoint.save(new TextEncoder().encode(JSON.stringify(state))),
+      load: () => {
+        const bytes = ctx.checkpoint.load() as Uint8Array | undefined;
+        return bytes && JSON.parse(new TextDecoder().decode(bytes));
+      },
+    };
+    return tiny.trial(params, seed, { ...ctx, checkpoint });
+  },
+}) as typeof tiny;
+
+describe('resume with damaged state', () => {
+  it('sets a checkpoint.json cut short aside, says so, and restarts that trial from scratch (old: "Unexpected end of JSON input")', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-resume-badjson-'));
+    const reference = await runExperiment(tiny, { runsDir, workers: 0, name: 'reference', ...quiet });
+    const controller = new AbortController();
+    const runDir = await runExperiment(interruptedAt(tiny, 'v1-s0', 3, controller), { runsDir, workers: 0, signal: controller.signal, ...quiet });
+    const path = join(runDir, 'trials', 'v1-s0', 'checkpoint.json');
+    writeFileSync(path, readFileSync(path, 'utf8').slice(0, 15));
+    const messages: string[] = [];
+    await resumeRun(runDir, [tiny], { ...quiet, workers: 0, log: (m) => messages.push(m) });
+    expect(readRunState(runDir)!.status).toBe('completed');
+    expect(messages.filter((m) => m.startsWith('resume: trial v1-s0'))).toEqual([
+      expect.stringMatching(new RegExp(`^resume: trial v1-s0: checkpoint ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid JSON \\(.+\\); the trial restarts from scratch \\(set aside: .*checkpoint\\.json\\.corrupt-`)),
+    ]);
+    // From scratch: epoch 0, and its metrics are exactly those of an uninterrupted run.
+    expect(JSON.parse(readFileSync(join(runDir, 'trials', 'v1-s0', 'artifacts', 'final.json'), 'utf8'))).toMatchObject({ attempt: 2, startEpoch: 0 });
+    expect(metricsWithoutTime(runDir)).toEqual(metricsWithoutTime(reference));
+    expect(readdirSync(join(runDir, 'trials', 'v1-s0')).filter((f) => f.includes('.corrupt-'))).toHaveLength(1);
+  });
+
+  it('restarts a trial whose checkpoint bytes are truncated or missing from scratch, instead of failing it on every resume', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-resume-badbin-'));
+    const reference = await runExperiment(tinyBytes, { runsDir, workers: 0, name: 'reference', ...quiet });
+    for (const damage of ['truncate', 'remove'] as const) {
+      const controller = new AbortController();
+      const runDir = await runExperiment(interruptedAt(tinyBytes, 'v1-s0', 3, controller), { runsDir, workers: 0, signal: controller.signal, ...quiet });
+      const dir = join(runDir, 'trials', 'v1-s0');
+      const bin = join(dir, readdirSync(dir).find((f) => /^checkpoint-.*\.bin$/.test(f))!);
+      if (damage === 'truncate') truncateSync(bin, 5);
+      else writeFileSync(join(dir, 'checkpoint.json'), readFileSync(join(dir, 'checkpoint.json'), 'utf8').replace(/checkpoint-[^"]*\.bin/, 'checkpoint-gone.bin'));
+      const messages: string[] = [];
+      await resumeRun(runDir, [tinyBytes], { ...quiet, workers: 0, log: (m) => messages.push(m) });
+      expect(readTrialStatus(runDir, 'v1-s0')!.status, damage).toBe('completed');
+      const said = messages.find((m) => m.startsWith('resume: trial v1-s0'))!;
+      expect(said, damage).toContain(damage === 'truncate' ? `checkpoint file ${bin} has 5 bytes` : `names ${join(dir, 'checkpoint-gone.bin')}, which cannot be read (ENOENT)`);
+      expect(said).toContain('the trial restarts from scratch');
+      expect(metricsWithoutTime(runDir), damage).toEqual(metricsWithoutTime(reference));
+    }
+  });
+
+  it('keeps a damaged line of a completed trial through a resume, and the report names it and refuses until told otherwise', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-resume-badline-'));
+    const controller = new AbortController();
+    const runDir = await runExperiment(interruptedAt(tiny, 'v1-s0', 3, controller), { runsDir, workers: 0, signal: controller.signal, ...quiet });
+    // Damage v0-s0's last epoch (epoch 5, its final value) in the middle of the file.
+    const path = join(runDir, 'metrics.jsonl');
+    const text = readFileSync(path, 'utf8').split('\n');
+    const index = text.findIndex((l) => l.startsWith('{"trial":"v0-s0","seq":4,'));
+    text[index] = text[index].slice(0, 40);
+    writeFileSync(path, text.join('\n'));
+    const messages: string[] = [];
+    await resumeRun(runDir, [tiny], { ...quiet, workers: 0, report: true, log: (m) => messages.push(m) });
+    expect(readRunState(runDir)!.status).toBe('completed');
+    // The old resume rewrote metrics.jsonl without the line; now it is kept where it was, and named.
+    expect(readFileSync(path, 'utf8').split('\n')[index]).toBe(text[index]);
+    expect(messages.some((m) => m.startsWith(`resume: metrics line ${index + 1} kept as it is`) && m.includes('trial v0-s0'))).toBe(true);
+    // The run's own report was refused (the run itself finished): said in the log.
+    expect(messages.some((m) => m.startsWith('report not written: report: the metrics of completed trial v0-s0 are incomplete'))).toBe(true);
+    await expect(buildReport(runDir, tiny)).rejects.toThrow(IncompleteMetricsError);
+    await expect(buildReport(runDir, tiny)).rejects.toThrow(`${path}:${index + 1}: trial v0-s0: not valid JSON`);
+    expect(() => exportCsv(runDir)).toThrow(/export: the metrics of completed trial v0-s0 are incomplete/);
+    expect(() => compareRuns([runDir])).toThrow(IncompleteMetricsError);
+    // Told to go on: the trial's final score is its epoch 4 value, and the report says so.
+    const warnings: string[] = [];
+    const summary = summarizeRun(runDir, { allowIncomplete: true, warn: (m) => warnings.push(m) });
+    const trial = summary.trials.find((t) => t.id === 'v0-s0')!;
+    expect(trial.incomplete).toEqual([expect.stringContaining(`metrics.jsonl:${index + 1}: trial v0-s0: not valid JSON`)]);
+    expect(trial.final).toMatchObject({ score: readMetrics(runDir, { warn: () => {} }).find((l) => l.trial === 'v0-s0' && l.epoch === 4)!.score });
+    expect(summary.metricsProblems).toHaveLength(1);
+    expect(warnings).toEqual([expect.stringContaining('(allowed: incomplete trials are reported and flagged)')]);
+    const md = readFileSync((await buildReport(runDir, tiny, { allowIncomplete: true, warn: () => {} })).markdownPath, 'utf8');
+    expect(md).toContain('### Metrics lines that could not be used');
+    expect(md).toContain('The metrics of 1 completed trial (v0-s0) are incomplete');
+    expect(md).toContain('- 1 completed trial has incomplete metrics (v0-s0)');
+    expect(exportCsv(runDir, { allowIncomplete: true, warn: () => {} }).split('\r\n')).toHaveLength(1 + 29 + 1);
   });
 });
 

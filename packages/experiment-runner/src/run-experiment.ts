@@ -14,6 +14,7 @@ import { buildReport } from './report';
 import {
   acquireRunLock,
   createRunDir,
+  IncompleteMetricsError,
   pruneMetricsForResume,
   readRunConfig,
   readRunState,
@@ -27,7 +28,7 @@ import {
 } from './run-folder';
 import { writeSummary } from './summary';
 import { InputError } from './input-error';
-import { discardCheckpoint } from './trial-context';
+import { checkpointProblem, discardCheckpoint, setCheckpointAside } from './trial-context';
 
 export interface ExecuteOptions {
   /** Parallel trials: child processes by default (one per core); 0 runs trials in this process. */
@@ -185,11 +186,16 @@ function planWithSources(experiment: Experiment, configFile: string | undefined,
 
 /**
  * Plans the trials, creates `runs/<YYYYMMDD_HHMMSS>_<name>/` with its config.json, runs the trials
- * and writes summary.json and the report. Returns the run folder.
+ * and writes summary.json and the report. Returns the run folder. An invalid plan (a parameter, a
+ * config file, or a problem the experiment's `checkPlan` finds) throws an InputError before any
+ * backend is loaded or folder created.
  */
 export async function runExperiment(experiment: Experiment, options: RunOptions = {}): Promise<string> {
   const log = logEachOnce(options.log ?? ((message: string) => console.warn(message)));
   const plan = planWithSources(experiment, options.configFile, options.overrides);
+  // The experiment's own check (ranges, data), before a backend is loaded or the run folder exists.
+  const problems = (await experiment.checkPlan?.(plan)) ?? [];
+  if (problems.length) throw new InputError(problems.join('\n'));
   const file = options.experimentFile ? resolve(options.experimentFile) : experiment.file;
 
   const preference = options.backend ?? experiment.backend ?? 'auto';
@@ -228,7 +234,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
   };
   writeRunConfig(runDir, config);
   options.onRunDir?.(runDir);
-  await executeRun(runDir, experiment, config, executor, options);
+  await executeRun(runDir, experiment, config, executor, options, log);
   return runDir;
 }
 
@@ -259,11 +265,11 @@ export async function resumeRun(
   const executor = options.executor ?? makeExecutor(experiment, file, options.workers ?? (config.executor.kind === 'in-process' ? 0 : config.executor.workers), config.trials.length, log);
   config.executor = { kind: executor.kind, workers: executor.concurrency };
   writeRunConfig(runDir, config);
-  await executeRun(runDir, experiment, config, executor, { ...options, failFast: options.failFast ?? config.failFast });
+  await executeRun(runDir, experiment, config, executor, { ...options, failFast: options.failFast ?? config.failFast }, log);
   return runDir;
 }
 
-async function executeRun(runDir: string, experiment: Experiment, config: RunConfig, executor: Executor, options: ExecuteOptions): Promise<void> {
+async function executeRun(runDir: string, experiment: Experiment, config: RunConfig, executor: Executor, options: ExecuteOptions, log: (message: string) => void): Promise<void> {
   const release = acquireRunLock(runDir);
   const progress: ProgressReporter = typeof options.progress === 'object' ? options.progress : createProgress(options.progress ?? 'auto');
   const startedAt = new Date().toISOString();
@@ -276,7 +282,17 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
   writeRunState(runDir, state);
 
   const completed = new Set(config.trials.filter((t) => readTrialStatus(runDir, t.id)?.status === 'completed').map((t) => t.id));
-  pruneMetricsForResume(runDir, completed);
+  // A checkpoint that cannot be used (cut short, missing bytes file) would fail its trial on every
+  // resume: it is set aside, named, and the trial restarts from scratch (its lines are logged again).
+  for (const trial of config.trials) {
+    if (completed.has(trial.id)) continue;
+    const dir = join(runDir, 'trials', trial.id);
+    const problem = checkpointProblem(dir);
+    if (!problem) continue;
+    const moved = setCheckpointAside(dir);
+    log(`resume: trial ${trial.id}: ${problem}; the trial restarts from scratch (set aside: ${moved.join(', ')})`);
+  }
+  pruneMetricsForResume(runDir, completed, log);
   const pending: TrialSpec[] = config.trials.filter((t) => !completed.has(t.id));
 
   const controller = new AbortController();
@@ -324,7 +340,9 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
     progress.stop();
     await executor.close();
   }
-  const summary = writeSummary(runDir);
+  // The run's own summary goes on when a completed trial's lines are damaged (counts decide the status):
+  // summary.json flags those trials, and the report below refuses them until told otherwise.
+  const summary = writeSummary(runDir, { allowIncomplete: true, warn: log });
   const status: RunStatus =
     summary.counts.pending > 0 || interrupted > 0 ? (failures > 0 && options.failFast ? 'failed' : 'interrupted') : summary.counts.failed > 0 ? 'failed' : 'completed';
   const finishedAt = new Date().toISOString();
@@ -333,7 +351,10 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
   state.sessions[state.sessions.length - 1] = { ...state.sessions[state.sessions.length - 1], finishedAt, status };
   writeRunState(runDir, state);
   try {
-    if (options.report !== false) await buildReport(runDir, experiment);
+    if (options.report !== false) await buildReport(runDir, experiment, { warn: () => {} });
+  } catch (error) {
+    if (!(error instanceof IncompleteMetricsError)) throw error;
+    log(`report not written: ${error.message}`);
   } finally {
     release();
   }

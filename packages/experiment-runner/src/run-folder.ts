@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from './atomic-write';
 import type { BackendName, BackendPreference } from './backend';
@@ -144,47 +144,265 @@ export function byTrialThenSeq(a: Pick<MetricsLine, 'trial' | 'seq'>, b: Pick<Me
   return a.trial === b.trial ? a.seq - b.seq : a.trial < b.trial ? -1 : 1;
 }
 
-/** Parses metrics.jsonl, skipping a last line cut short by a kill (no closing newline or invalid JSON). */
-export function readMetrics(runDir: string): MetricsLine[] {
-  const path = join(runDir, 'metrics.jsonl');
+/**
+ * A metrics.jsonl line that could not be used (not JSON, cut short, not a metrics line, a repeated
+ * seq), or a line missing from a trial (a gap in its seq numbers). `line` is 1-based; for a gap it is
+ * the line that follows the gap.
+ */
+export interface MetricsProblem {
+  file: string;
+  line: number;
+  /** The trial the line belongs to, when it can be told (from the line's text or from the gap). */
+  trial?: string;
+  seq?: number;
+  reason: string;
+}
+
+export interface CheckedMetrics {
+  /** Every usable line, in file order. */
+  lines: MetricsLine[];
+  problems: MetricsProblem[];
+}
+
+interface RawMetricsLine {
+  /** 1-based line number. */
+  number: number;
+  text: string;
+  parsed?: MetricsLine;
+  /** Why the line is unusable; undefined for a good line. */
+  bad?: string;
+  /** Trial and seq read from the text of an unusable line, when they can be. */
+  trial?: string;
+  seq?: number;
+}
+
+function metricsPath(runDir: string): string {
+  return join(runDir, 'metrics.jsonl');
+}
+
+/** Every line of metrics.jsonl with its number; empty lines are skipped, a last line without its line break is marked. */
+function scanMetrics(path: string): RawMetricsLine[] {
   if (!existsSync(path)) return [];
-  const lines: MetricsLine[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
+  const text = readFileSync(path, 'utf8');
+  const parts = text.split('\n');
+  const out: RawMetricsLine[] = [];
+  parts.forEach((part, i) => {
+    if (!part.trim()) return;
+    const cutShort = i === parts.length - 1;
+    const raw: RawMetricsLine = { number: i + 1, text: part };
     try {
-      const parsed = JSON.parse(line) as MetricsLine;
-      if (typeof parsed.trial === 'string' && typeof parsed.seq === 'number') lines.push(parsed);
-    } catch {
-      // A torn line from a killed writer carries nothing recoverable.
+      const parsed = JSON.parse(part) as MetricsLine;
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) && typeof parsed.trial === 'string' && Number.isInteger(parsed.seq) && parsed.seq >= 0) {
+        raw.parsed = parsed;
+      } else {
+        raw.bad = 'not a metrics line (expected an object with a "trial" string and a "seq" integer)';
+      }
+    } catch (error) {
+      raw.bad = `not valid JSON (${(error as Error).message})`;
+    }
+    if (cutShort) raw.bad = raw.bad ? `cut short (no line break at the end of the file) and ${raw.bad}` : undefined;
+    if (raw.bad) {
+      // The runner writes "trial" then "seq" first: a damaged line usually still says whose it was.
+      const trial = /"trial"\s*:\s*"((?:[^"\\]|\\.)*)"/.exec(part)?.[1];
+      const seq = /"seq"\s*:\s*(\d+)\s*[,}]/.exec(part)?.[1];
+      if (trial !== undefined) raw.trial = trial;
+      if (seq !== undefined) raw.seq = Number(seq);
+    }
+    out.push(raw);
+  });
+  return out;
+}
+
+/** Problems of scanned lines: each unusable line, then each trial's repeated and missing seq numbers. */
+function problemsOf(path: string, raw: RawMetricsLine[]): MetricsProblem[] {
+  const problems: MetricsProblem[] = [];
+  const bySeq = new Map<string, Map<number, number>>();
+  /** Seq numbers that damaged lines still name: not missing, already reported. */
+  const claimed = new Map<string, Map<number, number>>();
+  for (const r of raw) {
+    if (r.bad) {
+      problems.push({ file: path, line: r.number, ...(r.trial !== undefined ? { trial: r.trial } : {}), ...(r.seq !== undefined ? { seq: r.seq } : {}), reason: r.bad });
+      if (r.trial !== undefined && r.seq !== undefined) {
+        if (!claimed.has(r.trial)) claimed.set(r.trial, new Map());
+        claimed.get(r.trial)!.set(r.seq, r.number);
+      }
+      continue;
+    }
+    const { trial, seq } = r.parsed!;
+    if (!bySeq.has(trial)) bySeq.set(trial, new Map());
+    const seen = bySeq.get(trial)!;
+    const first = seen.get(seq);
+    if (first !== undefined) problems.push({ file: path, line: r.number, trial, seq, reason: `seq ${seq} logged a second time (first at line ${first})` });
+    else seen.set(seq, r.number);
+  }
+  for (const [trial, seen] of bySeq) {
+    const max = Math.max(...seen.keys());
+    const bad = claimed.get(trial) ?? new Map<number, number>();
+    const lineOf = (seq: number) => seen.get(seq) ?? bad.get(seq);
+    for (let seq = 0; seq < max; seq++) {
+      if (lineOf(seq) !== undefined) continue;
+      let end = seq;
+      while (lineOf(end + 1) === undefined) end++;
+      const next = lineOf(end + 1)!;
+      problems.push({ file: path, line: next, trial, seq, reason: `no line with seq ${seq === end ? seq : `${seq}–${end}`}: ${seq === end ? 'a line' : `${end - seq + 1} lines`} of this trial missing before line ${next}` });
+      seq = end;
     }
   }
+  return problems.sort((a, b) => a.line - b.line);
+}
+
+/** Reads metrics.jsonl and says what is wrong with it: unusable lines, and gaps and repeats in each trial's seq numbers. */
+export function readMetricsChecked(runDir: string): CheckedMetrics {
+  const path = metricsPath(runDir);
+  const raw = scanMetrics(path);
+  return { lines: raw.filter((r) => r.parsed).map((r) => r.parsed!), problems: problemsOf(path, raw) };
+}
+
+/** `metrics.jsonl:17: trial v0-s1: not valid JSON (...)`. */
+export function formatMetricsProblem(problem: MetricsProblem): string {
+  return `${problem.file}:${problem.line}: ${problem.trial !== undefined ? `trial ${problem.trial}: ` : 'trial unknown: '}${problem.reason}`;
+}
+
+/**
+ * Parses metrics.jsonl. Unusable lines (a last line cut short by a kill, a damaged line, a repeated
+ * seq) are left out, and every such problem is passed to `warn` (default: console.warn) with its file
+ * and line number. Use `readMetricsChecked` to get the problems as data.
+ */
+export function readMetrics(runDir: string, options: { warn?: (message: string) => void } = {}): MetricsLine[] {
+  const { lines, problems } = readMetricsChecked(runDir);
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  for (const p of problems) warn(`metrics line left out: ${formatMetricsProblem(p)}`);
   return lines;
+}
+
+export interface IncompleteMetricsOptions {
+  /**
+   * Go on when a completed trial's metrics lines are incomplete (damaged, missing or repeated lines):
+   * its statistics are computed from the lines that could be read, and flagged. Default false: refuse.
+   * The CLI's `--allow-incomplete`.
+   */
+  allowIncomplete?: boolean;
+  /** Where the problems are reported. Default: console.warn. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Thrown by the report, the summary, compare and export when a completed trial's metrics lines are
+ * incomplete, and `allowIncomplete` was not given: its final values and the statistics built on them
+ * would silently change.
+ */
+export class IncompleteMetricsError extends InputError {
+  override name = 'IncompleteMetricsError';
+  constructor(
+    readonly problems: MetricsProblem[],
+    what: string,
+  ) {
+    const shown = problems.slice(0, 10).map((p) => `  ${formatMetricsProblem(p)}`);
+    if (problems.length > 10) shown.push(`  … and ${problems.length - 10} more`);
+    const trials = [...new Set(problems.map((p) => p.trial ?? 'unknown'))];
+    super(
+      `${what}: the metrics of ${trials.includes('unknown') ? 'some trial (a damaged line names none)' : `completed trial${trials.length === 1 ? '' : 's'} ${trials.join(', ')}`} are incomplete, so final values and statistics would be wrong:\n${shown.join('\n')}\n` +
+        'Repair or remove those lines in metrics.jsonl, or pass allowIncomplete (lab --allow-incomplete) to go on without them; the output then says which trials are incomplete.',
+    );
+  }
+}
+
+/**
+ * metrics.jsonl for a summary, report or export: refuses (IncompleteMetricsError) when a problem
+ * touches a completed trial, or a damaged line names no trial, unless `allowIncomplete`; every
+ * problem is passed to `warn`. Problems of trials that did not complete only warn: their lines are
+ * not in the statistics.
+ */
+export function readMetricsForReport(runDir: string, completed: ReadonlySet<string>, what: string, options: IncompleteMetricsOptions = {}): CheckedMetrics {
+  const checked = readMetricsChecked(runDir);
+  const blocking = checked.problems.filter((p) => p.trial === undefined || completed.has(p.trial));
+  if (blocking.length && !options.allowIncomplete) throw new IncompleteMetricsError(blocking, what);
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  for (const p of checked.problems) {
+    const allowed = p.trial === undefined || completed.has(p.trial);
+    warn(`${what}: metrics line left out: ${formatMetricsProblem(p)}${allowed ? ' (allowed: incomplete trials are reported and flagged)' : ' (the trial did not complete: not in the statistics)'}`);
+  }
+  return checked;
+}
+
+export interface PruneResult {
+  /** Usable lines removed: past an unfinished trial's checkpoint (logged again when it restarts), or repeated. */
+  dropped: number;
+  /** Unusable lines kept as they were (they could not be shown to be superseded), with their new line numbers. */
+  keptUnusable: MetricsProblem[];
+  /** Where the file as it was went, when a line that could not be parsed was removed. */
+  movedAside?: string;
 }
 
 /**
  * Before a resume: keeps every line of completed trials and, for the others, only the lines their last
  * checkpoint covers (seq < checkpoint.seq), rewriting metrics.jsonl atomically. The restarted trial
- * then logs the rest again, so no line is lost or duplicated. Returns the number of lines dropped.
+ * then logs the rest again, so no line is lost or duplicated.
+ *
+ * A line that cannot be parsed is never dropped in silence: when its text names an unfinished trial
+ * and a seq past that trial's checkpoint (a line cut short by a kill, say), it is superseded and
+ * removed, the file as it was being kept first as `metrics.jsonl.corrupt-<time>`; any other
+ * unusable line is kept as it is, so reports go on naming it. Every such line is passed to `warn`.
  */
-export function pruneMetricsForResume(runDir: string, completed: Set<string>): number {
-  const lines = readMetrics(runDir);
+export function pruneMetricsForResume(runDir: string, completed: ReadonlySet<string>, warn: (message: string) => void = (m) => console.warn(m)): PruneResult {
+  const path = metricsPath(runDir);
+  const raw = scanMetrics(path);
   const keepUpTo = new Map<string, number>();
-  const kept: MetricsLine[] = [];
-  const seen = new Set<string>();
-  for (const line of lines) {
-    if (!completed.has(line.trial) && !keepUpTo.has(line.trial)) {
-      keepUpTo.set(line.trial, readCheckpointRecord(trialDir(runDir, line.trial))?.seq ?? 0);
+  const checkpointSeq = (trial: string): number => {
+    if (!keepUpTo.has(trial)) {
+      let seq = 0;
+      try {
+        seq = readCheckpointRecord(trialDir(runDir, trial))?.seq ?? 0;
+      } catch {
+        // An unreadable checkpoint restarts the trial from scratch (the resume sets it aside and says so).
+      }
+      keepUpTo.set(trial, Number.isInteger(seq) && seq > 0 ? seq : 0);
     }
-    if (!completed.has(line.trial) && line.seq >= (keepUpTo.get(line.trial) ?? 0)) continue;
-    const key = `${line.trial}\u0000${line.seq}`;
-    if (seen.has(key)) continue;
+    return keepUpTo.get(trial)!;
+  };
+  const kept: RawMetricsLine[] = [];
+  const seen = new Set<string>();
+  let dropped = 0;
+  const droppedUnusable: RawMetricsLine[] = [];
+  for (const line of raw) {
+    if (line.bad) {
+      const superseded = line.trial !== undefined && line.seq !== undefined && !completed.has(line.trial) && line.seq >= checkpointSeq(line.trial);
+      if (superseded) droppedUnusable.push(line);
+      else kept.push(line);
+      continue;
+    }
+    const { trial, seq } = line.parsed!;
+    if (!completed.has(trial) && seq >= checkpointSeq(trial)) {
+      dropped++;
+      continue;
+    }
+    const key = `${trial}\u0000${seq}`;
+    if (seen.has(key)) {
+      dropped++;
+      continue;
+    }
     seen.add(key);
     kept.push(line);
   }
-  const dropped = lines.length - kept.length;
-  const path = join(runDir, 'metrics.jsonl');
-  if (existsSync(path)) writeFileAtomic(path, kept.map((l) => `${JSON.stringify(l)}\n`).join(''));
-  return dropped;
+  const keptUnusable: MetricsProblem[] = [];
+  kept.forEach((line, i) => {
+    if (!line.bad) return;
+    const problem: MetricsProblem = { file: path, line: i + 1, ...(line.trial !== undefined ? { trial: line.trial } : {}), ...(line.seq !== undefined ? { seq: line.seq } : {}), reason: line.bad };
+    keptUnusable.push(problem);
+    warn(`resume: metrics line ${line.number} kept as it is (now line ${i + 1}): ${formatMetricsProblem({ ...problem, line: line.number })}; reports refuse its trial until it is repaired or --allow-incomplete is given`);
+  });
+  const result: PruneResult = { dropped, keptUnusable };
+  if (dropped === 0 && droppedUnusable.length === 0 && kept.every((l, i) => l.number === i + 1) && (raw.length === 0 || readFileSync(path, 'utf8').endsWith('\n'))) return result;
+  if (droppedUnusable.length) {
+    const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    copyFileSync(path, aside);
+    result.movedAside = aside;
+    for (const line of droppedUnusable) {
+      warn(`resume: metrics line ${line.number} removed: trial ${line.trial} seq ${line.seq} is past its checkpoint and is logged again; the line was ${line.bad} (the file as it was is kept as ${aside})`);
+    }
+  }
+  writeFileAtomic(path, kept.map((l) => `${l.text}\n`).join(''));
+  return result;
 }
 
 /** A lock file naming the process that drives the run, so a second `lab resume` cannot run beside it. */
@@ -233,46 +451,103 @@ export interface RunListing {
   dir: string;
   name: string;
   createdAt: string;
-  status: RunStatus | 'unknown';
+  /** `unreadable`: a file of the run could not be read (see `problem`); what could be read is filled in. */
+  status: RunStatus | 'unknown' | 'unreadable';
   trials: number;
   completed: number;
   failed: number;
   backend: string;
+  /** Why the run is unreadable: the file and what is wrong with it. */
+  problem?: string;
 }
 
-/** Every run folder under runsDir, newest first. */
+/** Files only a run folder has: an entry with one of them but no readable config.json is a damaged run. */
+const RUN_MARKERS = ['config.json', 'run.json', 'metrics.jsonl', 'trials'];
+
+/** One entry of runsDir as a listing; undefined when it is plainly not a run folder. */
+function listRun(dir: string): RunListing | undefined {
+  const unreadable = (problem: string, partial: Partial<RunListing> = {}): RunListing => ({
+    id: basename(dir),
+    dir,
+    name: '',
+    createdAt: '',
+    trials: 0,
+    completed: 0,
+    failed: 0,
+    backend: '',
+    ...partial,
+    status: 'unreadable',
+    problem,
+  });
+  try {
+    if (!statSync(dir).isDirectory()) return undefined;
+  } catch (error) {
+    // A link whose target is gone, or an entry we may not look at: name it rather than hide it.
+    return unreadable(`${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (error) {
+    return unreadable(`${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (!RUN_MARKERS.some((m) => entries.includes(m))) return undefined;
+  let config: RunConfig;
+  try {
+    config = readRunConfig(dir);
+    if (!config || typeof config !== 'object' || !Array.isArray(config.trials)) throw new InputError(`run config: ${join(dir, 'config.json')} is not a run config (no trials list)`);
+  } catch (error) {
+    return unreadable((error as Error).message);
+  }
+  const listing: RunListing = {
+    id: typeof config.id === 'string' ? config.id : basename(dir),
+    dir,
+    name: config.experiment?.name ?? '',
+    createdAt: config.createdAt ?? '',
+    status: 'unknown',
+    trials: config.trials.length,
+    completed: 0,
+    failed: 0,
+    backend: config.backend?.name ?? '',
+  };
+  const problems: string[] = [];
+  try {
+    const state = readRunState(dir);
+    // "running" in run.json but nobody holds the lock: the driving process was killed.
+    listing.status = state?.status === 'running' && liveLockHolder(dir) === undefined ? 'interrupted' : (state?.status ?? 'unknown');
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  for (const trial of config.trials) {
+    try {
+      const status = readTrialStatus(dir, trial.id)?.status;
+      if (status === 'completed') listing.completed++;
+      if (status === 'failed') listing.failed++;
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length) return { ...listing, status: 'unreadable', problem: problems.join('; ') };
+  return listing;
+}
+
+/**
+ * Every run folder under runsDir, newest first. A run with a file that cannot be read (config.json,
+ * run.json, a trial's status.json) is listed as `unreadable` with the reason, never left out.
+ */
 export function listRuns(runsDir = 'runs'): RunListing[] {
   if (!existsSync(runsDir)) return [];
   const runs: RunListing[] = [];
   for (const entry of readdirSync(runsDir)) {
-    const dir = resolve(runsDir, entry);
-    try {
-      // A broken link or an unreadable entry is not a run, and must not stop the listing.
-      if (!statSync(dir).isDirectory() || !existsSync(join(dir, 'config.json'))) continue;
-      const config = readRunConfig(dir);
-      const state = readRunState(dir);
-      let completed = 0;
-      let failed = 0;
-      for (const trial of config.trials) {
-        const status = readTrialStatus(dir, trial.id)?.status;
-        if (status === 'completed') completed++;
-        if (status === 'failed') failed++;
-      }
-      runs.push({
-        id: config.id,
-        dir,
-        name: config.experiment.name,
-        createdAt: config.createdAt,
-        // "running" in run.json but nobody holds the lock: the driving process was killed.
-        status: state?.status === 'running' && liveLockHolder(dir) === undefined ? 'interrupted' : (state?.status ?? 'unknown'),
-        trials: config.trials.length,
-        completed,
-        failed,
-        backend: config.backend.name,
-      });
-    } catch {
-      // A folder whose config cannot be read is not listed as a run.
-    }
+    const listing = listRun(resolve(runsDir, entry));
+    if (listing) runs.push(listing);
   }
   return runs.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/** One line of `lab ls`: id, status, trials done and failed, backend; an unreadable run with its reason. */
+export function formatRunListing(run: RunListing): string {
+  const counts = `${run.completed}/${run.trials} done${run.failed ? `, ${run.failed} failed` : ''}`;
+  if (run.status === 'unreadable') return `${run.id}  ${'unreadable'.padEnd(11)} ${run.trials ? `${counts}  ` : ''}${run.problem ?? ''}`;
+  return `${run.id}  ${run.status.padEnd(11)} ${counts}  backend ${run.backend}`;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { defineExperiment } from './define-experiment';
 import { buildReport } from './report';
 import type { MetricsLine } from './run-folder';
 import { runExperiment } from './run-experiment';
+import { IncompleteMetricsError } from './run-folder';
 import { finalValues, summarizeRun } from './summary';
 
 let seq = 0;
@@ -112,5 +113,36 @@ describe("primaryMetric.compare: 'none'", () => {
     expect(withComparisons.comparisons).toHaveLength(1);
     expect(without.comparisons).toHaveLength(0);
     expect(without.variants.map((v) => v.metrics.acc?.mean)).toEqual(withComparisons.variants.map((v) => v.metrics.acc?.mean));
+  });
+});
+
+describe('a completed trial with a line missing from metrics.jsonl', () => {
+  it('is refused by name (file, line, trial) rather than summarised from fewer lines, unless allowed', async () => {
+    const walk = defineExperiment({
+      name: 'walk',
+      description: 'three epochs, two seeds',
+      hypotheses: [],
+      params: {},
+      seeds: 2,
+      backend: 'none',
+      primaryMetric: { name: 'acc', goal: 'max' },
+      async trial(_params, seed, ctx) {
+        for (let epoch = 1; epoch <= 3; epoch++) ctx.log({ epoch, acc: seed + epoch / 10 });
+      },
+    });
+    const runDir = await runExperiment(walk, { runsDir: mkdtempSync(join(tmpdir(), 'er-gap-')), workers: 0, progress: 'none', log: () => {}, report: false });
+    const path = join(runDir, 'metrics.jsonl');
+    const lines = readFileSync(path, 'utf8').split('\n');
+    // Remove v0-s1's second line (seq 1): every remaining line parses, only the seq numbers show the loss.
+    const removed = lines.findIndex((l) => l.startsWith('{"trial":"v0-s1","seq":1,'));
+    expect(removed).toBeGreaterThan(-1);
+    writeFileSync(path, lines.filter((_, i) => i !== removed).join('\n'));
+    // The old summary counted 2 completed trials over the lines left, without a word.
+    expect(() => summarizeRun(runDir)).toThrow(IncompleteMetricsError);
+    expect(() => summarizeRun(runDir)).toThrow(`${path}:${removed + 1}: trial v0-s1: no line with seq 1: a line of this trial missing before line ${removed + 1}`);
+    const allowed = summarizeRun(runDir, { allowIncomplete: true, warn: () => {} });
+    expect(allowed.trials.find((t) => t.id === 'v0-s1')!.incomplete).toHaveLength(1);
+    expect(allowed.trials.find((t) => t.id === 'v0-s0')!.incomplete).toBeUndefined();
+    expect(allowed.metricsProblems).toEqual([{ file: path, line: removed + 1, trial: 'v0-s1', seq: 1, reason: `no line with seq 1: a line of this trial missing before line ${removed + 1}` }]);
   });
 });

@@ -1,7 +1,19 @@
 import { join } from 'node:path';
 import { writeJsonAtomic } from './atomic-write';
 import type { Params } from './define-experiment';
-import { byTrialThenSeq, readMetrics, readRunConfig, readTrialStatus, type MetricsLine, type RunConfig, type TrialStatusName } from './run-folder';
+import {
+  byTrialThenSeq,
+  formatMetricsProblem,
+  readMetricsForReport,
+  readRunConfig,
+  readTrialStatus,
+  type IncompleteMetricsOptions,
+  type MetricsLine,
+  type MetricsProblem,
+  type RunConfig,
+  type TrialStatus,
+  type TrialStatusName,
+} from './run-folder';
 import { meanCI95, pairedComparison, type MeanCI, type PairedComparison } from './stats';
 import { RESERVED_METRIC_KEYS } from './trial-context';
 
@@ -32,6 +44,11 @@ export interface TrialSummary {
   best?: { value: number; epoch?: number };
   /** How many numeric values of the primary metric the trial logged (a best of one value is just that value). */
   primaryLogged?: number;
+  /**
+   * Set when the trial's metrics lines are incomplete (damaged, missing or repeated lines; only with
+   * `allowIncomplete`): what is wrong, by file and line. Its values come from the lines that could be read.
+   */
+  incomplete?: string[];
 }
 
 export interface VariantSummary {
@@ -66,6 +83,12 @@ export interface RunSummary {
   /** Every variant against variant 0 (the baseline) on the primary metric's final value. */
   comparisons: VariantComparison[];
   counts: { total: number; completed: number; failed: number; pending: number };
+  /**
+   * What was wrong with metrics.jsonl (damaged lines, gaps, repeats), by file and line: present only
+   * when there was something. Completed trials among them are marked `incomplete`; a summary with such
+   * trials is only made with `allowIncomplete`.
+   */
+  metricsProblems?: MetricsProblem[];
 }
 
 /** Keys of a metrics line that are counters rather than metrics to summarise. */
@@ -149,10 +172,30 @@ export function finalValues(lines: MetricsLine[]): { final: Record<string, numbe
   return { final, lastLogged };
 }
 
-/** Reads a run folder and computes per-trial finals, per-variant mean ± 95 % CI and paired comparisons. */
-export function summarizeRun(runDir: string): RunSummary {
+/**
+ * Reads a run folder and computes per-trial finals, per-variant mean ± 95 % CI and paired comparisons.
+ * Throws IncompleteMetricsError when a completed trial's metrics lines are incomplete (a damaged line
+ * of metrics.jsonl, a gap or repeat in its seq numbers), unless `allowIncomplete`: then those trials are
+ * summarised from the lines that could be read and marked `incomplete`. Every problem goes to `warn`.
+ */
+export function summarizeRun(runDir: string, options: IncompleteMetricsOptions = {}): RunSummary {
+  return summarizeChecked(runDir, options, 'summary').summary;
+}
+
+/** `summarizeRun` and the metrics lines it used (sorted by trial, then seq), read once. */
+export function summarizeChecked(runDir: string, options: IncompleteMetricsOptions, what: string): { summary: RunSummary; lines: MetricsLine[] } {
   const config = readRunConfig(runDir);
-  const lines = readMetrics(runDir).sort(byTrialThenSeq);
+  const statuses = new Map<string, TrialStatus | undefined>(config.trials.map((t) => [t.id, readTrialStatus(runDir, t.id)]));
+  const completedIds = new Set(config.trials.filter((t) => statuses.get(t.id)?.status === 'completed').map((t) => t.id));
+  const checked = readMetricsForReport(runDir, completedIds, what, options);
+  const lines = checked.lines.sort(byTrialThenSeq);
+  const problemsOf = new Map<string, string[]>();
+  for (const p of checked.problems) {
+    for (const id of p.trial === undefined ? [...completedIds] : [p.trial]) {
+      if (!problemsOf.has(id)) problemsOf.set(id, []);
+      problemsOf.get(id)!.push(formatMetricsProblem(p));
+    }
+  }
   const primary = primaryMetricOf(config, lines);
   const byTrial = new Map<string, MetricsLine[]>();
   for (const line of lines) {
@@ -160,7 +203,7 @@ export function summarizeRun(runDir: string): RunSummary {
     byTrial.get(line.trial)!.push(line);
   }
   const trials: TrialSummary[] = config.trials.map((spec) => {
-    const status = readTrialStatus(runDir, spec.id);
+    const status = statuses.get(spec.id);
     const own = byTrial.get(spec.id) ?? [];
     const { final, lastLogged } = finalValues(own);
     let best: { value: number; epoch?: number } | undefined;
@@ -186,6 +229,7 @@ export function summarizeRun(runDir: string): RunSummary {
       final,
       lastLogged,
       ...(best ? { best, primaryLogged } : {}),
+      ...(status?.status === 'completed' && problemsOf.has(spec.id) ? { incomplete: problemsOf.get(spec.id)! } : {}),
     };
   });
 
@@ -230,7 +274,7 @@ export function summarizeRun(runDir: string): RunSummary {
 
   const completed = trials.filter((t) => t.status === 'completed').length;
   const failed = trials.filter((t) => t.status === 'failed').length;
-  return {
+  const summary: RunSummary = {
     id: config.id,
     experiment: config.experiment.name,
     ...(primary ? { primaryMetric: primary } : {}),
@@ -238,11 +282,14 @@ export function summarizeRun(runDir: string): RunSummary {
     variants,
     comparisons,
     counts: { total: trials.length, completed, failed, pending: trials.length - completed - failed },
+    ...(checked.problems.length ? { metricsProblems: checked.problems } : {}),
   };
+  return { summary, lines };
 }
 
-export function writeSummary(runDir: string): RunSummary {
-  const summary = summarizeRun(runDir);
+/** Writes summary.json (see `summarizeRun` for `allowIncomplete`). */
+export function writeSummary(runDir: string, options: IncompleteMetricsOptions = {}): RunSummary {
+  const summary = summarizeRun(runDir, options);
   writeJsonAtomic(join(runDir, 'summary.json'), summary);
   return summary;
 }

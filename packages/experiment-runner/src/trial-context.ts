@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appendLine, fsyncFile, writeFileAtomic, writeJsonAtomic } from './atomic-write';
 import type { BackendName } from './backend';
@@ -47,6 +48,9 @@ export interface CheckpointRecord {
   kind: 'json' | 'bytes';
   state?: unknown;
   file?: string;
+  /** Size and SHA-256 of the bytes file, so a truncated or damaged one is caught before use (absent in older runs). */
+  bytes?: number;
+  sha256?: string;
 }
 
 export interface TrialContextOptions extends Pick<TrialContext, 'trialId' | 'seed' | 'fold' | 'folds' | 'backend' | 'attempt' | 'signal'> {
@@ -65,10 +69,74 @@ export function checkFileName(name: string, what: string): void {
   }
 }
 
+/** The trial's checkpoint.json, or undefined when it has none; throws naming the file when it cannot be read. */
 export function readCheckpointRecord(trialDir: string): CheckpointRecord | undefined {
   const path = join(trialDir, 'checkpoint.json');
   if (!existsSync(path)) return undefined;
-  return JSON.parse(readFileSync(path, 'utf8')) as CheckpointRecord;
+  let record: CheckpointRecord;
+  try {
+    record = JSON.parse(readFileSync(path, 'utf8')) as CheckpointRecord;
+  } catch (error) {
+    throw new Error(`checkpoint ${path} is not valid JSON (${(error as Error).message})`);
+  }
+  const kindOk = record?.kind === 'json' || (record?.kind === 'bytes' && typeof record.file === 'string' && /^checkpoint-[^/\\]*\.bin$/.test(record.file));
+  if (record === null || typeof record !== 'object' || !Number.isInteger(record.seq) || record.seq < 0 || !kindOk) {
+    throw new Error(`checkpoint ${path} is not a checkpoint record (expected seq, kind and, for bytes, the checkpoint-*.bin file)`);
+  }
+  return record;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** The bytes a record names, checked against the size and hash it recorded; throws naming the file. */
+function readCheckpointBytes(trialDir: string, record: CheckpointRecord): Uint8Array {
+  const path = join(trialDir, record.file!);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch (error) {
+    throw new Error(`checkpoint ${join(trialDir, 'checkpoint.json')} names ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  if (record.bytes !== undefined && bytes.length !== record.bytes) {
+    throw new Error(`checkpoint file ${path} has ${bytes.length} bytes, ${record.bytes} were saved (${bytes.length < record.bytes ? 'truncated' : 'overwritten'})`);
+  }
+  if (record.sha256 !== undefined && sha256(bytes) !== record.sha256) throw new Error(`checkpoint file ${path} does not match the SHA-256 saved with it (damaged)`);
+  return bytes;
+}
+
+/**
+ * What is wrong with a trial's checkpoint, naming the file: checkpoint.json that is not valid JSON or
+ * not a record, a bytes file that is missing, truncated or damaged. Undefined when it is usable or
+ * there is none. Bytes saved by older runs carry no size: only their presence is checked.
+ */
+export function checkpointProblem(trialDir: string): string | undefined {
+  try {
+    const record = readCheckpointRecord(trialDir);
+    if (record?.kind === 'bytes') readCheckpointBytes(trialDir, record);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/**
+ * Moves a trial's checkpoint (checkpoint.json and its bytes files) aside as `<name>.corrupt-<suffix>`,
+ * so the trial restarts from scratch while the files stay for inspection. Returns the new paths.
+ */
+export function setCheckpointAside(trialDir: string, suffix = new Date().toISOString().replace(/[:.]/g, '-')): string[] {
+  const moved: string[] = [];
+  if (!existsSync(trialDir)) return moved;
+  // checkpoint.json first: it is the commit point, and without it the trial has no checkpoint.
+  for (const entry of ['checkpoint.json', ...readdirSync(trialDir).filter((e) => /^checkpoint-.*\.bin$/.test(e))]) {
+    const from = join(trialDir, entry);
+    if (!existsSync(from)) continue;
+    const to = `${from}.corrupt-${suffix}`;
+    renameSync(from, to);
+    moved.push(to);
+  }
+  return moved;
 }
 
 /**
@@ -88,7 +156,14 @@ export function createTrialContext(options: TrialContextOptions): TrialContext {
   const trialDir = join(options.runDir, 'trials', options.trialId);
   const metricsPath = join(options.runDir, 'metrics.jsonl');
   const guard = options.beforeWrite ?? (() => {});
-  const previous = readCheckpointRecord(trialDir);
+  let previous: CheckpointRecord | undefined;
+  let unreadable: Error | undefined;
+  try {
+    previous = readCheckpointRecord(trialDir);
+  } catch (error) {
+    // A resume sets such a checkpoint aside first; here (a checkpoint damaged since) load() names it.
+    unreadable = error as Error;
+  }
   // A restarted trial continues numbering where its checkpoint left off; lines beyond it were removed on resume.
   let seq = previous?.seq ?? 0;
 
@@ -139,7 +214,7 @@ export function createTrialContext(options: TrialContextOptions): TrialContext {
         if (state instanceof Uint8Array) {
           const file = `checkpoint-${seq}-${Date.now()}.bin`;
           writeFileAtomic(join(trialDir, file), state);
-          record = { seq, savedAt, kind: 'bytes', file };
+          record = { seq, savedAt, kind: 'bytes', file, bytes: state.length, sha256: sha256(state) };
         } else {
           if (typeof state !== 'object' || state === null) throw new Error(`ctx.checkpoint.save(${options.trialId}): expected an object or bytes`);
           record = { seq, savedAt, kind: 'json', state };
@@ -153,9 +228,10 @@ export function createTrialContext(options: TrialContextOptions): TrialContext {
         }
       },
       load() {
+        if (unreadable) throw unreadable;
         const record = readCheckpointRecord(trialDir);
         if (!record) return undefined;
-        if (record.kind === 'bytes' && record.file) return new Uint8Array(readFileSync(join(trialDir, record.file)));
+        if (record.kind === 'bytes') return readCheckpointBytes(trialDir, record);
         return record.state;
       },
     },

@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * current backend, each variable is updated by one kernel call instead of ~10 ops.
  */
 const FUSED_ADAM_KERNEL = 'LabFusedAdam';
+/** The same step for all variables in one kernel call (FUSED_ADAM_MULTI there), where registered. */
+const FUSED_ADAM_MULTI_KERNEL = 'LabFusedAdamMulti';
 
 export interface AdamOptions {
   /** Learning rate (the lab uses 1e-3). */
@@ -85,6 +87,7 @@ export class AdamOptimizer {
     const sqrtBiasCorrection2 = Math.sqrt(1 - beta2 ** t);
     const fusedAvailable = tf.getKernel(FUSED_ADAM_KERNEL, tf.getBackend()) != null;
     const attrs = { lr, beta1, beta2, epsilon, weightDecay, decoupled, step: t };
+    if (tf.getKernel(FUSED_ADAM_MULTI_KERNEL, tf.getBackend()) != null && this.applyAllFused(gradients, attrs)) return;
     tf.tidy(() => {
       this.variables.forEach((w, i) => {
         let g = gradients[i];
@@ -113,6 +116,27 @@ export class AdamOptimizer {
         w.assign(tf.sub(weights, tf.mul(tf.div(m, denominator), stepSize)));
       });
     });
+  }
+
+  /** One LabFusedAdamMulti call for every variable; false (nothing done) when one is not float32 of its gradient's shape. */
+  private applyAllFused(gradients: tf.Tensor[], attrs: Record<string, number | boolean>): boolean {
+    const inputs: tf.NamedTensorMap = {};
+    for (const [i, w] of this.variables.entries()) {
+      const g = gradients[i];
+      if (w.dtype !== 'float32' || g.dtype !== 'float32' || !tf.util.arraysEqual(w.shape, g.shape)) return false;
+      inputs[`weights${i}`] = w;
+      inputs[`gradient${i}`] = g;
+      inputs[`firstMoment${i}`] = this.m[i];
+      inputs[`secondMoment${i}`] = this.v[i];
+    }
+    const outputs = tf.engine().runKernel(FUSED_ADAM_MULTI_KERNEL, inputs, { ...attrs, count: this.variables.length } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    this.variables.forEach((w, i) => {
+      w.assign(outputs[3 * i]);
+      this.m[i].assign(outputs[3 * i + 1]);
+      this.v[i].assign(outputs[3 * i + 2]);
+    });
+    tf.dispose(outputs);
+    return true;
   }
 
   /** Copies of the state (the caller owns and disposes the tensors). */

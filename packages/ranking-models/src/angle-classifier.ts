@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { applyModel } from './fused-forward';
 import { buildResNetGraph, linearHead, modelSizes, type ResNetOptions } from './resnet';
 import { trainableVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
 
@@ -30,7 +31,7 @@ export class AngleClassifier implements TrainableModel {
 
   forward(input: ModelInput, { training }: { training: boolean }): tf.Tensor {
     if (Array.isArray(input)) throw new Error('AngleClassifier.forward: expected one input tensor, got a list');
-    return this.model.apply(input, { training }) as tf.Tensor;
+    return applyModel(this.model, input, training);
   }
 
   /** Logits [B, numClasses] in inference mode (batch norm uses moving statistics). */

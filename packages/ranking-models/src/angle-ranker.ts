@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { applyModel } from './fused-forward';
 import { buildResNetGraph, linearHead, modelSizes, type ResNetOptions } from './resnet';
 import { trainableVariablesOf, type ModelInput, type TrainableModel } from './trainable-model';
 
@@ -30,11 +31,11 @@ export class AngleRanker implements TrainableModel {
   forward(input: ModelInput, { training }: { training: boolean }): tf.Tensor {
     return tf.tidy(() => {
       if (!Array.isArray(input)) {
-        return tf.reshape(this.model.apply(input, { training }) as tf.Tensor, [-1]);
+        return tf.reshape(applyModel(this.model, input, training), [-1]);
       }
       if (input.length !== 2) throw new Error(`AngleRanker.forward: a pair input needs 2 tensors, got ${input.length}`);
-      const sa = this.model.apply(input[0], { training }) as tf.Tensor2D;
-      const sb = this.model.apply(input[1], { training }) as tf.Tensor2D;
+      const sa = applyModel(this.model, input[0], training);
+      const sb = applyModel(this.model, input[1], training);
       return tf.concat([sa, sb], 1);
     });
   }

@@ -155,6 +155,8 @@ describe('fit resume', () => {
     expect(fitStateFromBytes(shifted.subarray(1)).state).toEqual(state);
     expect(() => fitStateFromBytes(new Uint8Array(4))).toThrow(/fitStateFromBytes: input is too short/);
     expect(() => fitStateFromBytes(bytes.subarray(0, bytes.length - 4))).toThrow(/runs past the end/);
+    // A file cut short says by how much.
+    expect(() => fitStateFromBytes(bytes.subarray(0, bytes.length - 6))).toThrow(`the bytes are cut short (${bytes.length - 6} of the ${bytes.length} bytes the header describes)`);
 
     const net = smallNet(1);
     const x = tf.zeros([4, 3]);

@@ -99,9 +99,14 @@ export function fitStateFromBytes(bytes: Uint8Array): { state: FitResumeState; e
     return fail(`the header is not JSON (${(error as Error).message})`);
   }
   let offset = Math.ceil((HEADER_START + headerLength) / 4) * 4;
+  // What the header promises, so a file cut short (a truncated checkpoint) says by how much.
+  const promised = [header.lengths?.weights, header.lengths?.bestWeights, header.lengths?.firstMoments, header.lengths?.secondMoments]
+    .flatMap((group) => (Array.isArray(group) ? group : []))
+    .reduce((sum: number, length) => sum + (Number.isInteger(length) && length > 0 ? 4 * length : 0), offset);
   const take = (lengths: number[]): Float32Array[] =>
     lengths.map((length) => {
-      if (!Number.isInteger(length) || length < 0 || offset + 4 * length > bytes.length) fail('an array runs past the end');
+      if (!Number.isInteger(length) || length < 0) fail('an array length in the header is not a count');
+      if (offset + 4 * length > bytes.length) fail(`an array runs past the end: the bytes are cut short (${bytes.length} of the ${promised} bytes the header describes)`);
       // Copied out: the source offset need not be 4-byte aligned, and the state must not alias the input.
       const array = new Float32Array(length);
       if (LITTLE_ENDIAN) new Uint8Array(array.buffer).set(bytes.subarray(offset, offset + 4 * length));

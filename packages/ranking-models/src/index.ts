@@ -21,6 +21,7 @@ export type {
   MonitorOptions,
 } from './fit';
 export { fitStateFromBytes, fitStateToBytes } from './fit-resume';
+export { applyModel, fusedUnitCount, hasFusedConvBatchNorm } from './fused-forward';
 export type { FitResumeState } from './fit-resume';
 export {
   accuracy,

@@ -9,7 +9,10 @@ function checkPairShapes(s1: tf.Tensor, s2: tf.Tensor, y: tf.Tensor, where: stri
 /**
  * PyTorch `MarginRankingLoss` (reduction 'mean'): mean(max(0, −y·(s1 − s2) + margin)).
  * y = 1 means s1 should be the larger score, y = −1 the smaller. Default margin 0, as in PyTorch;
- * the lab trains with margin 10. At the hinge (term exactly 0) the gradient is 0, as in PyTorch.
+ * the lab trains with margin 10. At the hinge (−y·(s1 − s2) + margin exactly 0) the gradient here is
+ * 0 (tf.relu's gradient, step(x) = x > 0 ? 1 : 0); PyTorch 1.13 differs there: its clamp_min backward
+ * passes the gradient where the term is ≥ 0, i.e. takes the hinge point as active (−y/n for s1,
+ * +y/n for s2, n pairs). Only exact ties reach it (e.g. margin 0 with s1 = s2).
  */
 export function marginRankingLoss(s1: tf.Tensor, s2: tf.Tensor, y: tf.Tensor, margin = 0): tf.Scalar {
   checkPairShapes(s1, s2, y, 'marginRankingLoss');

@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import { applyModel } from './fused-forward';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 /** Model input: one batch tensor, or a list of them (e.g. the two clips of a pair batch). */
@@ -36,7 +37,7 @@ export function asTrainable(model: tfl.LayersModel): TrainableModel {
       if (Array.isArray(input)) {
         throw new Error('asTrainable: this model takes one input tensor, got a list');
       }
-      return model.apply(input, { training }) as tf.Tensor;
+      return applyModel(model, input, training);
     },
   };
 }

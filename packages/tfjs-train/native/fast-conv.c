@@ -715,6 +715,152 @@ static napi_value throw_msg(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* The three convolutions on validated arrays; each returns NULL or an error message. */
+static const char *conv_forward(Env *state, const Geom *gp, const float *x, const float *w, float *y) {
+  const Geom g = *gp;
+  const long K = g.KH * g.KW * g.C;
+  if (is_pointwise(&g)) {
+    sgemm(state, 'N', 'N', g.B * g.OH * g.OW, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
+    return NULL;
+  }
+  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
+  float *P = scratch(state, (size_t)block * g.OW * K);
+  if (P == NULL) return "out of memory";
+  for (long r0 = 0; r0 < rows; r0 += block) {
+    const long r1 = rows - r0 < block ? rows : r0 + block;
+    im2col(state, &g, x, r0, r1, P);
+    sgemm(state, 'N', 'N', (r1 - r0) * g.OW, g.CO, K, 1.f, P, K, w, g.CO, 0.f, y + r0 * g.OW * g.CO, g.CO);
+  }
+  return NULL;
+}
+
+static const char *conv_backprop_input(Env *state, const Geom *gp, const float *dy, const float *w, float *dx) {
+  const Geom g = *gp;
+  const long K = g.KH * g.KW * g.C;
+  if (is_pointwise(&g)) {
+    sgemm(state, 'N', 'T', g.B * g.OH * g.OW, K, g.CO, 1.f, dy, g.CO, w, g.CO, 0.f, dx, K);
+    return NULL;
+  }
+  memset(dx, 0, sizeof(float) * (size_t)(g.B * g.H * g.W * g.C));
+  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
+  float *P = scratch(state, (size_t)block * g.OW * K);
+  if (P == NULL) return "out of memory";
+  for (long r0 = 0; r0 < rows; r0 += block) {
+    const long r1 = rows - r0 < block ? rows : r0 + block;
+    sgemm(state, 'N', 'T', (r1 - r0) * g.OW, K, g.CO, 1.f, dy + r0 * g.OW * g.CO, g.CO, w, g.CO, 0.f, P, K);
+    col2im(state, &g, P, r0, r1, dx);
+  }
+  return NULL;
+}
+
+static const char *conv_backprop_filter(Env *state, const Geom *gp, const float *x, const float *dy, float *dw) {
+  const Geom g = *gp;
+  const long K = g.KH * g.KW * g.C;
+  if (g.B == 0 || g.OH * g.OW == 0) {
+    memset(dw, 0, sizeof(float) * (size_t)(K * g.CO));
+    return NULL;
+  }
+  if (is_pointwise(&g)) {
+    sgemm(state, 'T', 'N', K, g.CO, g.B * g.OH * g.OW, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
+    return NULL;
+  }
+  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
+  float *P = scratch(state, (size_t)block * g.OW * K);
+  if (P == NULL) return "out of memory";
+  for (long r0 = 0; r0 < rows; r0 += block) {
+    const long r1 = rows - r0 < block ? rows : r0 + block;
+    im2col(state, &g, x, r0, r1, P);
+    sgemm(state, 'T', 'N', K, g.CO, (r1 - r0) * g.OW, 1.f, P, K, dy + r0 * g.OW * g.CO, g.CO, r0 == 0 ? 0.f : 1.f, dw,
+          g.CO);
+  }
+  return NULL;
+}
+
+/* Per-channel mean and biased variance of x[rows, C], two passes in double. Returns 0 when out of memory. */
+static int channel_stats(const float *x, size_t rows, size_t C, float *mean, float *var) {
+  double *acc = (double *)calloc(C * 2, sizeof(double));
+  if (acc == NULL) return 0;
+  double *sum = acc, *sq = acc + C;
+  for (size_t r = 0; r < rows; r++) {
+    const float *row = x + r * C;
+    for (size_t c = 0; c < C; c++) sum[c] += row[c];
+  }
+  for (size_t c = 0; c < C; c++) sum[c] /= (double)rows;
+  for (size_t r = 0; r < rows; r++) {
+    const float *row = x + r * C;
+    for (size_t c = 0; c < C; c++) {
+      const double d = row[c] - sum[c];
+      sq[c] += d * d;
+    }
+  }
+  for (size_t c = 0; c < C; c++) {
+    mean[c] = (float)sum[c];
+    var[c] = rows > 0 ? (float)(sq[c] / (double)rows) : 0.f;
+  }
+  free(acc);
+  return 1;
+}
+
+/* y = (x - mean) / sqrt(var + eps) * scale + offset per channel, then max(y, 0) when `relu`. */
+static int channel_normalise(const float *x, size_t rows, size_t C, const float *mean, const float *var,
+                             const float *scale, const float *offset, double eps, int relu, float *y) {
+  float *a = (float *)malloc(sizeof(float) * C);
+  if (a == NULL) return 0;
+  for (size_t c = 0; c < C; c++) a[c] = (float)((scale == NULL ? 1.0 : scale[c]) / sqrt((double)var[c] + eps));
+  for (size_t r = 0; r < rows; r++) {
+    const float *xr = x + r * C;
+    float *yr = y + r * C;
+    if (offset != NULL)
+      for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * a[c] + offset[c];
+    else
+      for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * a[c];
+    if (relu)
+      for (size_t c = 0; c < C; c++) yr[c] = yr[c] > 0.f ? yr[c] : 0.f;
+  }
+  free(a);
+  return 1;
+}
+
+/* The closed-form gradient of batch norm with batch statistics (see src/batch-norm-training.ts);
+ * dx may be dy itself (each element is read before it is written). */
+static int channel_norm_grad(const float *dy, const float *x, size_t rows, size_t C, const float *mean,
+                             const float *var, const float *scale, double eps, float *dx, float *dscale,
+                             float *doffset) {
+  double *acc = (double *)calloc(C * 2, sizeof(double));
+  float *coef = (float *)malloc(sizeof(float) * C * 3);
+  if (acc == NULL || coef == NULL) {
+    free(acc);
+    free(coef);
+    return 0;
+  }
+  double *s1 = acc, *s2 = acc + C;
+  for (size_t r = 0; r < rows; r++) {
+    const float *d = dy + r * C, *xr = x + r * C;
+    for (size_t c = 0; c < C; c++) {
+      s1[c] += d[c];
+      s2[c] += (double)d[c] * (double)(xr[c] - mean[c]);
+    }
+  }
+  float *a = coef, *b = coef + C, *k = coef + 2 * C;
+  for (size_t c = 0; c < C; c++) {
+    const double rr = 1.0 / sqrt((double)var[c] + eps);
+    const double g = scale == NULL ? 1.0 : scale[c];
+    doffset[c] = (float)s1[c];
+    dscale[c] = (float)(s2[c] * rr);
+    a[c] = (float)(g * rr);
+    b[c] = (float)(-g * rr * rr * rr * s2[c] / (double)rows);
+    k[c] = (float)(-g * rr * s1[c] / (double)rows);
+  }
+  for (size_t r = 0; r < rows; r++) {
+    const float *d = dy + r * C, *xr = x + r * C;
+    float *o = dx + r * C;
+    for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c] + b[c] * (xr[c] - mean[c]) + k[c];
+  }
+  free(acc);
+  free(coef);
+  return 1;
+}
+
 /* conv2dForward(x, filter, y, geom, bias | null, activation, leakyAlpha) */
 static napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   ARGS(7);
@@ -736,20 +882,8 @@ static napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   if ((long)nx != g.B * g.H * g.W * g.C || (long)nw != K * g.CO || (long)ny != g.B * g.OH * g.OW * g.CO ||
       (bias != NULL && (long)nb != g.CO))
     return throw_msg(env, "@lab/tfjs-train native conv2dForward: array lengths do not match the geometry");
-  const long rows_per_image = g.OH * g.OW;
-  if (is_pointwise(&g)) {
-    sgemm(state, 'N', 'N', g.B * rows_per_image, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
-  } else {
-    const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-    float *P = scratch(state, (size_t)block * g.OW * K);
-    if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dForward: out of memory");
-    for (long r0 = 0; r0 < rows; r0 += block) {
-      const long r1 = rows - r0 < block ? rows : r0 + block;
-      im2col(state, &g, x, r0, r1, P);
-      sgemm(state, 'N', 'N', (r1 - r0) * g.OW, g.CO, K, 1.f, P, K, w, g.CO, 0.f, y + r0 * g.OW * g.CO, g.CO);
-    }
-  }
-  bias_activation(y, g.B * rows_per_image, g.CO, bias, act, (float)alpha);
+  if (conv_forward(state, &g, x, w, y) != NULL) return throw_msg(env, "@lab/tfjs-train native conv2dForward: out of memory");
+  bias_activation(y, g.B * g.OH * g.OW, g.CO, bias, act, (float)alpha);
   return NULL;
 }
 
@@ -765,20 +899,8 @@ static napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
   const long K = g.KH * g.KW * g.C;
   if ((long)ndx != g.B * g.H * g.W * g.C || (long)nw != K * g.CO || (long)ndy != g.B * g.OH * g.OW * g.CO)
     return throw_msg(env, "@lab/tfjs-train native conv2dBackpropInput: array lengths do not match the geometry");
-  const long rows_per_image = g.OH * g.OW;
-  if (is_pointwise(&g)) {
-    sgemm(state, 'N', 'T', g.B * rows_per_image, K, g.CO, 1.f, dy, g.CO, w, g.CO, 0.f, dx, K);
-    return NULL;
-  }
-  memset(dx, 0, sizeof(float) * ndx);
-  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-  float *P = scratch(state, (size_t)block * g.OW * K);
-  if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropInput: out of memory");
-  for (long r0 = 0; r0 < rows; r0 += block) {
-    const long r1 = rows - r0 < block ? rows : r0 + block;
-    sgemm(state, 'N', 'T', (r1 - r0) * g.OW, K, g.CO, 1.f, dy + r0 * g.OW * g.CO, g.CO, w, g.CO, 0.f, P, K);
-    col2im(state, &g, P, r0, r1, dx);
-  }
+  if (conv_backprop_input(state, &g, dy, w, dx) != NULL)
+    return throw_msg(env, "@lab/tfjs-train native conv2dBackpropInput: out of memory");
   return NULL;
 }
 
@@ -794,24 +916,98 @@ static napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
   const long K = g.KH * g.KW * g.C;
   if ((long)nx != g.B * g.H * g.W * g.C || (long)ndw != K * g.CO || (long)ndy != g.B * g.OH * g.OW * g.CO)
     return throw_msg(env, "@lab/tfjs-train native conv2dBackpropFilter: array lengths do not match the geometry");
-  const long rows_per_image = g.OH * g.OW;
-  if (g.B == 0 || rows_per_image == 0) {
-    memset(dw, 0, sizeof(float) * ndw);
-    return NULL;
+  if (conv_backprop_filter(state, &g, x, dy, dw) != NULL)
+    return throw_msg(env, "@lab/tfjs-train native conv2dBackpropFilter: out of memory");
+  return NULL;
+}
+
+/* Reads the named Float32Array properties of `obj` (null or absent where `optional`). */
+static int get_f32_prop(napi_env env, napi_value obj, const char *name, float **data, size_t *length, int optional) {
+  napi_value v;
+  napi_valuetype t;
+  *data = NULL;
+  *length = 0;
+  if (napi_get_named_property(env, obj, name, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return 0;
+  if (t == napi_null || t == napi_undefined) return optional;
+  return get_f32(env, v, data, length);
+}
+
+/* convBatchNormForward({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats,
+ * newMovingMean, newMovingVariance }, geom, epsilon, momentum, relu): conv = x * filter; batch
+ * statistics of conv (stats = [mean; biased variance]); y = batch-normalised conv (then ReLU);
+ * moving statistics new = old - (old - batch) * (1 - momentum), the variance's batch value
+ * unbiased (x n/(n-1)) as PyTorch does. One call instead of ~10 kernel dispatches. */
+static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  float *x, *w, *scale, *offset, *mm, *mv, *y, *conv, *stats, *nmm, *nmv;
+  size_t nx, nw, ns, no, nmm_, nmv_, ny, nconv, nstats, nnmm, nnmv;
+  Geom g;
+  double eps, momentum;
+  bool relu;
+  if (!get_f32_prop(env, argv[0], "x", &x, &nx, 0) || !get_f32_prop(env, argv[0], "filter", &w, &nw, 0) ||
+      !get_f32_prop(env, argv[0], "scale", &scale, &ns, 1) || !get_f32_prop(env, argv[0], "offset", &offset, &no, 1) ||
+      !get_f32_prop(env, argv[0], "movingMean", &mm, &nmm_, 0) ||
+      !get_f32_prop(env, argv[0], "movingVariance", &mv, &nmv_, 0) || !get_f32_prop(env, argv[0], "y", &y, &ny, 0) ||
+      !get_f32_prop(env, argv[0], "conv", &conv, &nconv, 0) || !get_f32_prop(env, argv[0], "stats", &stats, &nstats, 0) ||
+      !get_f32_prop(env, argv[0], "newMovingMean", &nmm, &nnmm, 0) ||
+      !get_f32_prop(env, argv[0], "newMovingVariance", &nmv, &nnmv, 0) || !get_geom(env, argv[1], &g) ||
+      napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_double(env, argv[3], &momentum) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &relu) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: expected ({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats, newMovingMean, newMovingVariance }, Int32Array(15) geometry, epsilon, momentum, relu)");
+  const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
+  if ((long)nx != g.B * g.H * g.W * g.C || (long)nw != g.KH * g.KW * g.C * g.CO || ny != rows * C || nconv != ny ||
+      nstats != 2 * C || (scale != NULL && ns != C) || (offset != NULL && no != C) || nmm_ != C || nmv_ != C ||
+      nnmm != C || nnmv != C || rows == 0)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: array lengths do not match the geometry");
+  if (conv_forward(state, &g, x, w, conv) != NULL || !channel_stats(conv, rows, C, stats, stats + C) ||
+      !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu, y))
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: out of memory");
+  /* Same arithmetic as the unfused layer's float32 ops: old - (old - batch) * decay. */
+  const float decay = (float)(1 - momentum);
+  const float unbias = rows > 1 ? (float)((double)rows / (double)(rows - 1)) : 1.f;
+  for (size_t c = 0; c < C; c++) {
+    nmm[c] = mm[c] - (mm[c] - stats[c]) * decay;
+    nmv[c] = mv[c] - (mv[c] - stats[C + c] * unbias) * decay;
   }
-  if (is_pointwise(&g)) {
-    sgemm(state, 'T', 'N', K, g.CO, g.B * rows_per_image, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
-    return NULL;
+  return NULL;
+}
+
+/* convBatchNormBackward({ dy, x, filter, conv, y, stats, scale, dx | null, dFilter, dScale,
+ * dOffset }, geom, epsilon, relu): the gradients of convBatchNormForward's y (through the batch
+ * statistics); dx null skips the input gradient. */
+static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  float *dy, *x, *w, *conv, *y, *stats, *scale, *dx, *dw, *dscale, *doffset;
+  size_t ndy, nx, nw, nconv, ny, nstats, ns, ndx, ndw, nds, ndo;
+  Geom g;
+  double eps;
+  bool relu;
+  if (!get_f32_prop(env, argv[0], "dy", &dy, &ndy, 0) || !get_f32_prop(env, argv[0], "x", &x, &nx, 0) ||
+      !get_f32_prop(env, argv[0], "filter", &w, &nw, 0) || !get_f32_prop(env, argv[0], "conv", &conv, &nconv, 0) ||
+      !get_f32_prop(env, argv[0], "y", &y, &ny, 0) || !get_f32_prop(env, argv[0], "stats", &stats, &nstats, 0) ||
+      !get_f32_prop(env, argv[0], "scale", &scale, &ns, 1) || !get_f32_prop(env, argv[0], "dx", &dx, &ndx, 1) ||
+      !get_f32_prop(env, argv[0], "dFilter", &dw, &ndw, 0) || !get_f32_prop(env, argv[0], "dScale", &dscale, &nds, 0) ||
+      !get_f32_prop(env, argv[0], "dOffset", &doffset, &ndo, 0) || !get_geom(env, argv[1], &g) ||
+      napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_bool(env, argv[3], &relu) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: expected ({ dy, x, filter, conv, y, stats, scale, dx, dFilter, dScale, dOffset }, Int32Array(15) geometry, epsilon, relu)");
+  const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
+  if (ndy != rows * C || nconv != ndy || ny != ndy || (long)nx != g.B * g.H * g.W * g.C ||
+      (long)nw != g.KH * g.KW * g.C * g.CO || ndw != nw || nstats != 2 * C || (scale != NULL && ns != C) ||
+      (dx != NULL && ndx != nx) || nds != C || ndo != C || rows == 0)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: array lengths do not match the geometry");
+  float *dconv = (float *)malloc(sizeof(float) * ndy);
+  if (dconv == NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
+  if (relu) {
+    for (size_t i = 0; i < ndy; i++) dconv[i] = y[i] > 0.f ? dy[i] : 0.f;
+  } else {
+    memcpy(dconv, dy, sizeof(float) * ndy);
   }
-  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-  float *P = scratch(state, (size_t)block * g.OW * K);
-  if (P == NULL) return throw_msg(env, "@lab/tfjs-train native conv2dBackpropFilter: out of memory");
-  for (long r0 = 0; r0 < rows; r0 += block) {
-    const long r1 = rows - r0 < block ? rows : r0 + block;
-    im2col(state, &g, x, r0, r1, P);
-    sgemm(state, 'T', 'N', K, g.CO, (r1 - r0) * g.OW, 1.f, P, K, dy + r0 * g.OW * g.CO, g.CO, r0 == 0 ? 0.f : 1.f, dw,
-          g.CO);
-  }
+  const char *error = NULL;
+  if (!channel_norm_grad(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset)) error = "out of memory";
+  if (error == NULL) error = conv_backprop_filter(state, &g, x, dconv, dw);
+  if (error == NULL && dx != NULL) error = conv_backprop_input(state, &g, dconv, w, dx);
+  free(dconv);
+  if (error != NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
   return NULL;
 }
 
@@ -901,27 +1097,8 @@ static napi_value BatchNormStats(napi_env env, napi_callback_info info) {
   if (!get_f32(env, argv[0], &x, &nx) || napi_get_value_int32(env, argv[1], &C) != napi_ok ||
       !get_f32(env, argv[2], &out, &nout) || C < 1 || nout != (size_t)(2 * C) || nx % (size_t)C != 0)
     return throw_msg(env, "@lab/tfjs-train native batchNormStats: expected (Float32Array x, channels, Float32Array out[2*channels])");
-  const size_t rows = nx / (size_t)C;
-  double *acc = (double *)calloc((size_t)C * 2, sizeof(double));
-  if (acc == NULL) return throw_msg(env, "@lab/tfjs-train native batchNormStats: out of memory");
-  double *sum = acc, *sq = acc + C;
-  for (size_t r = 0; r < rows; r++) {
-    const float *row = x + r * C;
-    for (int c = 0; c < C; c++) sum[c] += row[c];
-  }
-  for (int c = 0; c < C; c++) sum[c] /= (double)rows;
-  for (size_t r = 0; r < rows; r++) {
-    const float *row = x + r * C;
-    for (int c = 0; c < C; c++) {
-      const double d = row[c] - sum[c];
-      sq[c] += d * d;
-    }
-  }
-  for (int c = 0; c < C; c++) {
-    out[c] = (float)sum[c];
-    out[C + c] = rows > 0 ? (float)(sq[c] / (double)rows) : 0.f;
-  }
-  free(acc);
+  if (!channel_stats(x, nx / (size_t)C, (size_t)C, out, out + C))
+    return throw_msg(env, "@lab/tfjs-train native batchNormStats: out of memory");
   return NULL;
 }
 
@@ -943,39 +1120,8 @@ static napi_value BatchNormTrainingGrad(napi_env env, napi_callback_info info) {
   const size_t C = nm;
   if (C == 0 || nv != C || (scale != NULL && ns != C) || nds != C || ndo != C || ndy != nx || ndx != nx || nx % C != 0)
     return throw_msg(env, "@lab/tfjs-train native batchNormTrainingGrad: array lengths do not match");
-  const size_t rows = nx / C;
-  double *acc = (double *)calloc(C * 2, sizeof(double));
-  float *coef = (float *)malloc(sizeof(float) * C * 3);
-  if (acc == NULL || coef == NULL) {
-    free(acc);
-    free(coef);
+  if (!channel_norm_grad(dy, x, nx / C, C, mean, var, scale, eps, dx, dscale, doffset))
     return throw_msg(env, "@lab/tfjs-train native batchNormTrainingGrad: out of memory");
-  }
-  double *s1 = acc, *s2 = acc + C;
-  for (size_t r = 0; r < rows; r++) {
-    const float *d = dy + r * C, *xr = x + r * C;
-    for (size_t c = 0; c < C; c++) {
-      s1[c] += d[c];
-      s2[c] += (double)d[c] * (double)(xr[c] - mean[c]);
-    }
-  }
-  float *a = coef, *b = coef + C, *k = coef + 2 * C;
-  for (size_t c = 0; c < C; c++) {
-    const double rr = 1.0 / sqrt((double)var[c] + eps);
-    const double g = scale == NULL ? 1.0 : scale[c];
-    doffset[c] = (float)s1[c];
-    dscale[c] = (float)(s2[c] * rr);
-    a[c] = (float)(g * rr);
-    b[c] = (float)(-g * rr * rr * rr * s2[c] / (double)rows);
-    k[c] = (float)(-g * rr * s1[c] / (double)rows);
-  }
-  for (size_t r = 0; r < rows; r++) {
-    const float *d = dy + r * C, *xr = x + r * C;
-    float *o = dx + r * C;
-    for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c] + b[c] * (xr[c] - mean[c]) + k[c];
-  }
-  free(acc);
-  free(coef);
   return NULL;
 }
 
@@ -997,19 +1143,8 @@ static napi_value BatchNormApply(napi_env env, napi_callback_info info) {
   const size_t C = nm;
   if (C == 0 || nv != C || (scale != NULL && ns != C) || (offset != NULL && no != C) || ny != nx || nx % C != 0)
     return throw_msg(env, "@lab/tfjs-train native batchNormApply: array lengths do not match");
-  float *a = (float *)malloc(sizeof(float) * C);
-  if (a == NULL) return throw_msg(env, "@lab/tfjs-train native batchNormApply: out of memory");
-  for (size_t c = 0; c < C; c++) a[c] = (float)((scale == NULL ? 1.0 : scale[c]) / sqrt((double)var[c] + eps));
-  const size_t rows = nx / C;
-  for (size_t r = 0; r < rows; r++) {
-    const float *xr = x + r * C;
-    float *yr = y + r * C;
-    if (offset != NULL)
-      for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * a[c] + offset[c];
-    else
-      for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * a[c];
-  }
-  free(a);
+  if (!channel_normalise(x, nx / C, C, mean, var, scale, offset, eps, 0, y))
+    return throw_msg(env, "@lab/tfjs-train native batchNormApply: out of memory");
   return NULL;
 }
 
@@ -1167,6 +1302,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"conv2dForward", NULL, Conv2dForward, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, Conv2dBackpropInput, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropFilter", NULL, Conv2dBackpropFilter, NULL, NULL, NULL, napi_default, NULL},
+      {"convBatchNormForward", NULL, ConvBatchNormForward, NULL, NULL, NULL, napi_default, NULL},
+      {"convBatchNormBackward", NULL, ConvBatchNormBackward, NULL, NULL, NULL, napi_default, NULL},
       {"adamUpdate", NULL, AdamUpdate, NULL, NULL, NULL, napi_default, NULL},
       {"batchNormStats", NULL, BatchNormStats, NULL, NULL, NULL, napi_default, NULL},
       {"batchNormTrainingGrad", NULL, BatchNormTrainingGrad, NULL, NULL, NULL, napi_default, NULL},

@@ -1,4 +1,4 @@
-import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { allocFloat32, float32View } from './backend-access';
 
 /**
@@ -129,6 +129,41 @@ function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
     }
     return [wOut, mOut, vOut];
   };
+}
+
+/**
+ * `LabFusedAdamMulti`: the same step for many variables in one kernel dispatch (the per-dispatch
+ * bookkeeping of ~60 calls cost more than their arithmetic on the lab's small models). Inputs
+ * `weights<i>`, `gradient<i>`, `firstMoment<i>`, `secondMoment<i>` for i < attr `count`, plus the
+ * attributes of `LabFusedAdam`; outputs [weights0, firstMoment0, secondMoment0, weights1, ...].
+ */
+export const FUSED_ADAM_MULTI = 'LabFusedAdamMulti';
+
+function makeFusedAdamMultiKernel(update: AdamUpdateFn): KernelFunc {
+  const single = makeFusedAdamKernel(update);
+  return ({ inputs, backend, attrs }) => {
+    const count = Number((attrs as { count?: unknown } | undefined)?.count);
+    if (!Number.isInteger(count) || count < 0) {
+      throw new Error(`@lab/tfjs-train ${FUSED_ADAM_MULTI}: attr 'count' must be a non-negative integer, got ${String(count)}`);
+    }
+    const named = inputs as Record<string, TensorInfo | undefined>;
+    const outputs: TensorInfo[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const one = { weights: named[`weights${i}`], gradient: named[`gradient${i}`], firstMoment: named[`firstMoment${i}`], secondMoment: named[`secondMoment${i}`] };
+        outputs.push(...(single({ inputs: one as NamedTensorInfoMap, backend, attrs }) as TensorInfo[]));
+      }
+    } catch (error) {
+      for (const out of outputs) (backend as KernelBackend).disposeData(out.dataId);
+      throw new Error(`${(error as Error).message.replace(FUSED_ADAM, FUSED_ADAM_MULTI)} (variable ${outputs.length / 3})`);
+    }
+    return outputs;
+  };
+}
+
+/** `LabFusedAdamMulti` for the 'wasm' or 'cpu' backend (`native` as for `fusedAdamConfig`). */
+export function fusedAdamMultiConfig(backendName: string, native?: AdamUpdateFn): KernelConfig {
+  return { kernelName: FUSED_ADAM_MULTI, backendName, kernelFunc: makeFusedAdamMultiKernel(native ?? adamUpdateInto) };
 }
 
 /**

@@ -32,7 +32,9 @@ export {
   batchNormStatsConfig,
   batchNormTrainingGradConfig,
 } from './batch-norm-training';
-export { FUSED_ADAM, fusedAdamConfig, adamUpdateInto } from './fused-adam';
+export { CONV_BATCH_NORM, CONV_BATCH_NORM_GRAD, convBatchNormConfigs } from './conv-batch-norm';
+export { FUSED_ADAM, FUSED_ADAM_MULTI, fusedAdamConfig, fusedAdamMultiConfig, adamUpdateInto } from './fused-adam';
+export { sharedIdentityConfig } from './shared-identity';
 export type { FusedAdamAttrs, AdamUpdateFn } from './fused-adam';
 export { loadNativeKernels, vectorTargetFlags } from './native-addon';
 export type {

@@ -25,6 +25,43 @@ export interface NativeKernels {
   ): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: Int32Array): void;
+  convBatchNormForward(
+    arrays: {
+      x: Float32Array;
+      filter: Float32Array;
+      scale: Float32Array | null;
+      offset: Float32Array | null;
+      movingMean: Float32Array;
+      movingVariance: Float32Array;
+      y: Float32Array;
+      conv: Float32Array;
+      stats: Float32Array;
+      newMovingMean: Float32Array;
+      newMovingVariance: Float32Array;
+    },
+    geometry: Int32Array,
+    epsilon: number,
+    momentum: number,
+    relu: boolean,
+  ): void;
+  convBatchNormBackward(
+    arrays: {
+      dy: Float32Array;
+      x: Float32Array;
+      filter: Float32Array;
+      conv: Float32Array;
+      y: Float32Array;
+      stats: Float32Array;
+      scale: Float32Array | null;
+      dx: Float32Array | null;
+      dFilter: Float32Array;
+      dScale: Float32Array;
+      dOffset: Float32Array;
+    },
+    geometry: Int32Array,
+    epsilon: number,
+    relu: boolean,
+  ): void;
   adamUpdate: AdamUpdateFn;
   batchNormStats: BatchNormStatsFn;
   batchNormTrainingGrad: BatchNormTrainingGradFn;

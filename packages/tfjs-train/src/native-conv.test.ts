@@ -269,10 +269,10 @@ for (const { name: variant } of VARIANTS) {
           for (const [i, c] of cases.entries()) {
             const { x, w, dy, dyShape } = caseData(c, 40 + i);
             const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations };
-            const xIn = { values: x, shape: c.xShape };
-            const wIn = { values: w, shape: c.filterShape };
-            const dyIn = { values: dy, shape: dyShape };
-            const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, object]> = [
+            const xIn = { values: x, shape: [...c.xShape] };
+            const wIn = { values: w, shape: [...c.filterShape] };
+            const dyIn = { values: dy, shape: [...dyShape] };
+            const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, Record<string, unknown>]> = [
               ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
               ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
               ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],

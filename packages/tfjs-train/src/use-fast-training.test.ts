@@ -73,15 +73,18 @@ describe('useFastTraining', () => {
       'DepthwiseConv2dNativeBackpropFilter',
       'DepthwiseConv2dNativeBackpropInput',
       'MaxPoolGrad',
+      'AvgPoolGrad',
       'LabTfjsTrainBatchNormGradSums',
       'LabTfjsTrainBatchNormStats',
       'LabTfjsTrainBatchNormTrainingGrad',
       'LabFusedAdam',
+      'LabFusedAdamMulti',
       'Slice',
       'PadV2',
+      'Identity',
     ]);
-    expect(info.replacedStock).toEqual(['Conv2DBackpropInput', 'MaxPoolGrad', 'Slice', 'PadV2']);
-    expect(info.gradients).toEqual(['FusedBatchNorm']);
+    expect(info.replacedStock).toEqual(['Conv2DBackpropInput', 'MaxPoolGrad', 'AvgPoolGrad', 'Slice', 'PadV2', 'Identity']);
+    expect(info.gradients).toEqual(['FusedBatchNorm', 'Conv2D']);
     expect(info.native).toEqual({ enabled: false, reason: "options.native is 'off'" });
     expect(listMissingTrainingKernels('wasm')).not.toContain('Conv2DBackpropFilter');
     expect(await useFastTraining('wasm')).toBe(info);
@@ -176,12 +179,14 @@ describe('useFastTraining', () => {
     const info = await useFastTraining('cpu', { native: 'off' });
     expect(info.kernels).toEqual([
       'Conv2DBackpropFilter',
+      'AvgPoolGrad',
       'LabTfjsTrainBatchNormGradSums',
       'LabTfjsTrainBatchNormStats',
       'LabTfjsTrainBatchNormTrainingGrad',
       'LabFusedAdam',
+      'LabFusedAdamMulti',
     ]);
-    expect(info.replacedStock).toEqual(['Conv2DBackpropFilter']);
+    expect(info.replacedStock).toEqual(['Conv2DBackpropFilter', 'AvgPoolGrad']);
     const g = tf.tidy(() => {
       const x = tf.randomNormal([1, 5, 5, 2], 0, 1, 'float32', 1) as tf.Tensor4D;
       const dy = tf.ones([1, 5, 5, 1]) as tf.Tensor4D;

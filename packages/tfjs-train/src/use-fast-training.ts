@@ -14,12 +14,15 @@ import { batchNormStatsConfig, batchNormTrainingGradConfig } from './batch-norm-
 import { conv2DBackpropFilterConfig, type BackpropFilterStrategy } from './conv-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-grad';
-import { fusedAdamConfig } from './fused-adam';
+import { fusedAdamConfig, fusedAdamMultiConfig } from './fused-adam';
+import { sharedIdentityConfig } from './shared-identity';
 import { avgPoolGradConfig } from './avg-pool-grad';
+import { conv2dDilatedGradConfig } from './conv2d-dilated-grad';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { padConfig, sliceConfig } from './slice-pad';
 import { defaultNativeThreads, loadNativeKernels, type NativeBuildOptions, type NativeGemm, type NativeKernels } from './native-addon';
 import { makeNativeBatchNormKernel, nativeConvKernelConfigs, nativeMaxPoolGrad } from './native-conv';
+import { convBatchNormConfigs } from './conv-batch-norm';
 
 export type FastTrainingBackend = 'wasm' | 'cpu';
 
@@ -102,8 +105,10 @@ export function fastTrainingKernelConfigs(
       batchNormStatsConfig('wasm'),
       batchNormTrainingGradConfig('wasm'),
       fusedAdamConfig('wasm'),
+      fusedAdamMultiConfig('wasm'),
       sliceConfig('wasm', stockKernelFunc('Slice', 'wasm')),
       padConfig('wasm', stockKernelFunc('PadV2', 'wasm')),
+      sharedIdentityConfig('wasm', stockKernelFunc('Identity', 'wasm')),
     ];
   }
   // The cpu backend's own Conv2DBackpropInput, depthwise gradients and MaxPoolGrad are correct
@@ -116,6 +121,7 @@ export function fastTrainingKernelConfigs(
     batchNormStatsConfig('cpu'),
     batchNormTrainingGradConfig('cpu'),
     fusedAdamConfig('cpu'),
+    fusedAdamMultiConfig('cpu'),
   ];
 }
 
@@ -135,9 +141,11 @@ function withNativeKernels(backendName: FastTrainingBackend, pure: KernelConfig[
   });
   replaced.push(
     fusedAdamConfig(backendName, native.adamUpdate),
+    fusedAdamMultiConfig(backendName, native.adamUpdate),
     batchNormStatsConfig(backendName, native.batchNormStats),
     batchNormTrainingGradConfig(backendName, native.batchNormTrainingGrad),
     { kernelName: 'FusedBatchNorm', backendName, kernelFunc: makeNativeBatchNormKernel(native, stockKernelFunc('FusedBatchNorm', backendName)) },
+    ...convBatchNormConfigs(backendName, native),
   );
   // The cpu backend's stock MaxPoolGrad is correct; wasm's is replaced by ours either way.
   if (byName.has('MaxPoolGrad')) replaced.push(maxPoolGradConfig(backendName, nativeMaxPoolGrad(native)));
@@ -178,6 +186,8 @@ interface Installed {
 const installedByBackend = new Map<FastTrainingBackend, Installed>();
 let stockBatchNormGradient: GradConfig | undefined;
 let batchNormGradientInstalled = false;
+let stockConv2DGradient: GradConfig | undefined;
+let conv2DGradientInstalled = false;
 
 /**
  * Registers this package's training kernels for `backendName` (whose package the caller has
@@ -228,6 +238,13 @@ export async function useFastTraining(
     }
     gradients.push('FusedBatchNorm');
   }
+  // tfjs-core's Conv2D gradient refuses dilations > 1; this one allows them (at dilation 1 it is core's).
+  if (!conv2DGradientInstalled) {
+    stockConv2DGradient = getGradient('Conv2D');
+    registerGradient(conv2dDilatedGradConfig);
+    conv2DGradientInstalled = true;
+  }
+  gradients.push('Conv2D');
   const info: FastTrainingInfo = {
     backend: backendName,
     kernels,
@@ -258,6 +275,10 @@ export function removeFastTraining(backendName: FastTrainingBackend): void {
   if (batchNormGradientInstalled && !batchNormStillUsed) {
     if (stockBatchNormGradient != null) registerGradient(stockBatchNormGradient);
     batchNormGradientInstalled = false;
+  }
+  if (conv2DGradientInstalled && installedByBackend.size === 0) {
+    if (stockConv2DGradient != null) registerGradient(stockConv2DGradient);
+    conv2DGradientInstalled = false;
   }
 }
 

@@ -1,0 +1,235 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/**
+ * Kernel names of @lab/tfjs-train's fused convolution + batch norm (+ ReLU) in training mode
+ * (CONV_BATCH_NORM and CONV_BATCH_NORM_GRAD there), looked up by string so this package does not
+ * depend on it. Where both are registered for the current backend, a training-mode forward pass
+ * runs each conv → PyTorchBatchNorm (→ ReLU) chain of a model as one op: one kernel dispatch
+ * forward and one backward instead of ~30, which at the lab's model sizes is most of a step.
+ */
+const CONV_BATCH_NORM = 'LabConvBatchNorm';
+const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
+
+type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
+type Pad = 'same' | 'valid' | ExplicitPad;
+
+/** The parts of tfjs-layers' layers that the fused path reads (protected or untyped there). */
+interface LayerVariableLike {
+  read(): tf.Tensor;
+  write(value: tf.Tensor): void;
+}
+interface LayerLike {
+  name: string;
+  getClassName(): string;
+  getConfig(): Record<string, unknown>;
+  inboundNodes: Array<{ inputTensors: Array<{ id: number }>; outputTensors: Array<{ id: number }> }>;
+  apply(inputs: tf.Tensor | tf.Tensor[], kwargs?: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+}
+interface ConvLayerLike extends LayerLike {
+  kernel: LayerVariableLike;
+}
+interface BatchNormLayerLike extends LayerLike {
+  axis: number;
+  epsilon: number;
+  momentum: number;
+  gamma: LayerVariableLike | null;
+  beta: LayerVariableLike | null;
+  movingMean: LayerVariableLike;
+  movingVariance: LayerVariableLike;
+}
+
+interface FusedUnit {
+  kind: 'fused';
+  conv: ConvLayerLike;
+  bn: BatchNormLayerLike;
+  relu: boolean;
+  pad: Pad;
+  strides: [number, number];
+  dilations: [number, number];
+  input: number;
+  output: number;
+}
+interface LayerStep {
+  kind: 'layer';
+  layer: LayerLike;
+  inputs: number[];
+  output: number;
+}
+type Step = FusedUnit | LayerStep;
+
+/** A model's layers in execution order, with conv–BN(–ReLU) chains fused; null when the graph is not one this path handles. */
+interface Plan {
+  input: number;
+  output: number;
+  steps: Step[];
+  fusedUnits: number;
+}
+
+const plans = new WeakMap<tfl.LayersModel, Plan | null>();
+
+function pair(value: unknown, fallback: number): [number, number] {
+  if (typeof value === 'number') return [value, value];
+  if (Array.isArray(value) && value.length >= 2) return [Number(value[0]), Number(value[1])];
+  return [fallback, fallback];
+}
+
+function isChannelsLast(config: Record<string, unknown>): boolean {
+  return config.dataFormat == null || config.dataFormat === 'channelsLast';
+}
+
+/** The conv, its zero-padding layer folded in where it has one, and the BN (and ReLU) after it. */
+function fusableChain(
+  conv: LayerLike,
+  consumers: Map<number, LayerLike[]>,
+  producer: Map<number, LayerLike>,
+  modelOutputs: Set<number>,
+): Omit<FusedUnit, 'kind'> | null {
+  const config = conv.getConfig();
+  if (config.useBias || (config.activation != null && config.activation !== 'linear') || !isChannelsLast(config)) return null;
+  const only = (id: number): LayerLike | null => {
+    const list = consumers.get(id) ?? [];
+    return list.length === 1 && !modelOutputs.has(id) ? list[0] : null;
+  };
+  const convOut = conv.inboundNodes[0].outputTensors[0].id;
+  const bn = only(convOut) as BatchNormLayerLike | null;
+  if (bn == null || bn.getClassName() !== 'PyTorchBatchNorm' || bn.inboundNodes[0].inputTensors.length !== 1) return null;
+  if (bn.gamma == null || bn.beta == null || (bn.axis !== -1 && bn.axis !== 3)) return null;
+  let output = bn.inboundNodes[0].outputTensors[0].id;
+  const next = only(output);
+  const relu = next != null && next.getClassName() === 'Activation' && next.getConfig().activation === 'relu';
+  if (relu) output = next!.inboundNodes[0].outputTensors[0].id;
+
+  let input = conv.inboundNodes[0].inputTensors[0].id;
+  let pad: Pad = config.padding === 'same' ? 'same' : 'valid';
+  const padLayer = producer.get(input);
+  if (pad === 'valid' && padLayer != null && padLayer.getClassName() === 'ZeroPadding2D' && only(input) === conv) {
+    const padConfig = padLayer.getConfig();
+    const [[top, bottom], [left, right]] = padConfig.padding as [[number, number], [number, number]];
+    if (isChannelsLast(padConfig)) {
+      pad = [[0, 0], [top, bottom], [left, right], [0, 0]];
+      input = padLayer.inboundNodes[0].inputTensors[0].id;
+    }
+  }
+  return {
+    conv: conv as ConvLayerLike,
+    bn,
+    relu,
+    pad,
+    strides: pair(config.strides, 1),
+    dilations: pair(config.dilationRate, 1),
+    input,
+    output,
+  };
+}
+
+function buildPlan(model: tfl.LayersModel): Plan | null {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return null;
+  const layers = model.layers as unknown as LayerLike[];
+  if (layers.some((l) => l.inboundNodes.length !== 1 || l.inboundNodes[0].outputTensors.length !== 1)) return null;
+  const consumers = new Map<number, LayerLike[]>();
+  const producer = new Map<number, LayerLike>();
+  for (const layer of layers) {
+    producer.set(layer.inboundNodes[0].outputTensors[0].id, layer);
+    for (const t of layer.inboundNodes[0].inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), layer]);
+  }
+  const modelOutputs = new Set(model.outputs.map((t) => t.id));
+  const absorbed = new Set<LayerLike>();
+  const units = new Map<LayerLike, FusedUnit>();
+  for (const layer of layers) {
+    if (layer.getClassName() !== 'Conv2D') continue;
+    const chain = fusableChain(layer, consumers, producer, modelOutputs);
+    if (chain == null) continue;
+    units.set(layer, { kind: 'fused', ...chain });
+    absorbed.add(chain.bn);
+    if (chain.relu) absorbed.add(consumers.get(chain.bn.inboundNodes[0].outputTensors[0].id)![0]);
+    if (Array.isArray(chain.pad)) absorbed.add(producer.get(layer.inboundNodes[0].inputTensors[0].id)!);
+  }
+  if (units.size === 0) return null;
+  const steps: Step[] = [];
+  for (const layer of layers) {
+    if (layer.getClassName() === 'InputLayer' || absorbed.has(layer)) continue;
+    const unit = units.get(layer);
+    steps.push(
+      unit ?? {
+        kind: 'layer',
+        layer,
+        inputs: layer.inboundNodes[0].inputTensors.map((t) => t.id),
+        output: layer.inboundNodes[0].outputTensors[0].id,
+      },
+    );
+  }
+  return { input: model.inputs[0].id, output: model.outputs[0].id, steps, fusedUnits: units.size };
+}
+
+function planOf(model: tfl.LayersModel): Plan | null {
+  if (!plans.has(model)) plans.set(model, buildPlan(model));
+  return plans.get(model) ?? null;
+}
+
+/** Whether the fused conv + batch-norm kernels are registered for the current backend. */
+export function hasFusedConvBatchNorm(): boolean {
+  const backend = tf.getBackend();
+  return tf.getKernel(CONV_BATCH_NORM, backend) != null && tf.getKernel(CONV_BATCH_NORM_GRAD, backend) != null;
+}
+
+/** How many conv–BN(–ReLU) chains of `model` the fused path would run as one op each (0: none, or a graph it does not handle). */
+export function fusedUnitCount(model: tfl.LayersModel): number {
+  return planOf(model)?.fusedUnits ?? 0;
+}
+
+/**
+ * One fused unit in training mode: y = [ReLU](BN_batch(conv(x))), with the layer's moving
+ * statistics updated inside the op (where nothing is taped) and the gradient in closed form by
+ * the backward kernel.
+ */
+function runFusedUnit(unit: FusedUnit, x: tf.Tensor): tf.Tensor {
+  const { bn } = unit;
+  const attrs = { strides: unit.strides, pad: unit.pad, dilations: unit.dilations, epsilon: bn.epsilon, momentum: bn.momentum, relu: unit.relu };
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const save = args[4] as tf.GradSaveFunc;
+    const [xIn, filter, scale, offset] = args.slice(0, 4) as tf.Tensor[];
+    const [y, conv, stats, newMean, newVariance] = tf.engine().runKernel(
+      CONV_BATCH_NORM,
+      { x: xIn, filter, scale, offset, movingMean: bn.movingMean.read(), movingVariance: bn.movingVariance.read() },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor[];
+    bn.movingMean.write(newMean);
+    bn.movingVariance.write(newVariance);
+    save([xIn, filter, conv, y, stats, scale]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, fs, cs, ys, ss, gs] = saved;
+        return tf.engine().runKernel(
+          CONV_BATCH_NORM_GRAD,
+          { dy, x: xs, filter: fs, conv: cs, y: ys, stats: ss, scale: gs },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      },
+    };
+  });
+  return op(x, unit.conv.kernel.read(), bn.gamma!.read(), bn.beta!.read());
+}
+
+/**
+ * `model.apply(input, { training })`, except that in training mode, where @lab/tfjs-train's fused
+ * conv + batch-norm kernels are registered, each conv → PyTorchBatchNorm (→ ReLU) chain runs as one
+ * op (a zero-padding layer in front of a 'valid' conv is folded into the conv). Same layers, same
+ * weights and moving statistics, same results within float rounding; any graph it does not
+ * recognise runs through `model.apply` unchanged.
+ */
+export function applyModel(model: tfl.LayersModel, input: tf.Tensor, training: boolean): tf.Tensor {
+  const plan = training && hasFusedConvBatchNorm() && input.dtype === 'float32' ? planOf(model) : null;
+  if (plan == null) return model.apply(input, { training }) as tf.Tensor;
+  const values = new Map<number, tf.Tensor>([[plan.input, input]]);
+  for (const step of plan.steps) {
+    if (step.kind === 'fused') {
+      values.set(step.output, runFusedUnit(step, values.get(step.input)!));
+    } else {
+      const inputs = step.inputs.map((id) => values.get(id)!);
+      values.set(step.output, step.layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training }) as tf.Tensor);
+    }
+  }
+  return values.get(plan.output)!;
+}

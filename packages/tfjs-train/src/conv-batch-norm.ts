@@ -1,0 +1,137 @@
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { allocFloat32, float32View } from './backend-access';
+import { convGeometry, toPair } from './conv-geometry';
+import type { NativeKernels } from './native-addon';
+import { nativeGeometry } from './native-conv';
+
+/**
+ * Kernel names of convolution + batch norm in training mode (+ ReLU) as one dispatch per
+ * direction, looked up by name (no import) by @lab/ranking-models, which falls back to its
+ * separate layers where they are not registered. A ResNet unit conv–BN–ReLU otherwise costs
+ * ~20 kernel dispatches (and saved-tensor copies) forward and ~10 backward; at the lab's model
+ * sizes that bookkeeping, not the arithmetic, dominated a training step.
+ *
+ * `LabConvBatchNorm`: inputs x [B,H,W,C], filter [KH,KW,C,CO], scale [CO] (optional: 1), offset
+ *   [CO] (optional: 0), movingMean [CO], movingVariance [CO]; attrs strides, pad ('same', 'valid'
+ *   or explicit [[0,0],[top,bottom],[left,right],[0,0]]), dilations, epsilon, momentum (the
+ *   tfjs-layers meaning: moving = moving − (moving − batch)·(1 − momentum)), relu (boolean) ->
+ *   [y, conv, stats [2, CO] = [mean; biased variance] of conv, newMovingMean, newMovingVariance],
+ *   with conv = x ⋆ filter, y = (conv − mean)/sqrt(variance + ε)·scale + offset (then max(·, 0)),
+ *   and the moving variance updated with the unbiased batch variance (× n/(n−1)) as PyTorch does.
+ * `LabConvBatchNormGrad`: inputs dy, x, filter, conv, y, stats, scale (optional); attrs strides,
+ *   pad, dilations, epsilon, relu -> [dx, dFilter, dScale, dOffset], the gradient of y through
+ *   the batch statistics (mean and variance are functions of x).
+ */
+export const CONV_BATCH_NORM = 'LabConvBatchNorm';
+export const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
+
+interface ConvBatchNormAttrs {
+  strides: number | [number, number];
+  pad: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
+  dilations?: number | [number, number];
+  epsilon: number;
+  momentum?: number;
+  relu: boolean;
+}
+
+function geometryOf(x: TensorInfo, filter: TensorInfo, a: ConvBatchNormAttrs) {
+  return convGeometry(x.shape, filter.shape as [number, number, number, number], toPair(a.strides), toPair(a.dilations), a.pad as 'same', undefined, false);
+}
+
+function checkFloat32(kernel: string, inputs: Record<string, TensorInfo | undefined>): void {
+  for (const [name, t] of Object.entries(inputs)) {
+    if (t != null && t.dtype !== 'float32') throw new Error(`@lab/tfjs-train ${kernel}: input ${name} must be float32, got ${t.dtype}`);
+  }
+}
+
+function makeForwardKernel(native: NativeKernels): KernelFunc {
+  return (args) => {
+    const backend = args.backend as KernelBackend;
+    const inputs = args.inputs as Record<string, TensorInfo | undefined>;
+    const { x, filter, scale, offset, movingMean, movingVariance } = inputs;
+    const a = args.attrs as unknown as ConvBatchNormAttrs;
+    if (x == null || filter == null || movingMean == null || movingVariance == null) {
+      throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM}: inputs x, filter, movingMean and movingVariance are required`);
+    }
+    checkFloat32(CONV_BATCH_NORM, inputs);
+    const g = geometryOf(x, filter, a);
+    const outShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
+    const [y, conv, stats, newMovingMean, newMovingVariance] = [
+      allocFloat32(backend, outShape),
+      allocFloat32(backend, outShape),
+      allocFloat32(backend, [2, g.outChannels]),
+      allocFloat32(backend, [g.outChannels]),
+      allocFloat32(backend, [g.outChannels]),
+    ];
+    // Views only after the last allocation: on wasm an allocation may grow and detach the heap.
+    const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
+    native.convBatchNormForward(
+      {
+        x: view(x)!,
+        filter: view(filter)!,
+        scale: view(scale),
+        offset: view(offset),
+        movingMean: view(movingMean)!,
+        movingVariance: view(movingVariance)!,
+        y: view(y)!,
+        conv: view(conv)!,
+        stats: view(stats)!,
+        newMovingMean: view(newMovingMean)!,
+        newMovingVariance: view(newMovingVariance)!,
+      },
+      nativeGeometry(g),
+      a.epsilon,
+      a.momentum ?? 0.99,
+      Boolean(a.relu),
+    );
+    return [y, conv, stats, newMovingMean, newMovingVariance];
+  };
+}
+
+function makeGradKernel(native: NativeKernels): KernelFunc {
+  return (args) => {
+    const backend = args.backend as KernelBackend;
+    const inputs = args.inputs as Record<string, TensorInfo | undefined>;
+    const { dy, x, filter, conv, y, stats, scale } = inputs;
+    const a = args.attrs as unknown as ConvBatchNormAttrs;
+    if (dy == null || x == null || filter == null || conv == null || y == null || stats == null) {
+      throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM_GRAD}: inputs dy, x, filter, conv, y and stats are required`);
+    }
+    checkFloat32(CONV_BATCH_NORM_GRAD, inputs);
+    const g = geometryOf(x, filter, a);
+    const [dx, dFilter, dScale, dOffset] = [
+      allocFloat32(backend, [...x.shape]),
+      allocFloat32(backend, [...filter.shape]),
+      allocFloat32(backend, [g.outChannels]),
+      allocFloat32(backend, [g.outChannels]),
+    ];
+    const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
+    native.convBatchNormBackward(
+      {
+        dy: view(dy)!,
+        x: view(x)!,
+        filter: view(filter)!,
+        conv: view(conv)!,
+        y: view(y)!,
+        stats: view(stats)!,
+        scale: view(scale),
+        dx: view(dx),
+        dFilter: view(dFilter)!,
+        dScale: view(dScale)!,
+        dOffset: view(dOffset)!,
+      },
+      nativeGeometry(g),
+      a.epsilon,
+      Boolean(a.relu),
+    );
+    return [dx, dFilter, dScale, dOffset];
+  };
+}
+
+/** The fused conv + batch-norm kernels on the native addon, for `backendName`. */
+export function convBatchNormConfigs(backendName: string, native: NativeKernels): KernelConfig[] {
+  return [
+    { kernelName: CONV_BATCH_NORM, backendName, kernelFunc: makeForwardKernel(native) },
+    { kernelName: CONV_BATCH_NORM_GRAD, backendName, kernelFunc: makeGradKernel(native) },
+  ];
+}
