@@ -25,8 +25,15 @@ const { values: args } = parseArgs({
     // the timed steps of all workers overlap.
     'go-file': { type: 'string' },
     threads: { type: 'string' },
+    'small-stem': { type: 'boolean', default: false },
+    // Vector instructions of the native build ('native', 'avx2', 'sse2'): an AVX-512 machine
+    // measures the code an AVX2-only CPU runs with 'avx2'.
+    'vector-target': { type: 'string', default: 'native' },
+    // 'builtin' forces the fresh-machine GEMM (what LAB_TFJS_TRAIN_GEMM=builtin does).
+    gemm: { type: 'string' },
   },
 });
+if (args.gemm != null) process.env.LAB_TFJS_TRAIN_GEMM = args.gemm;
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -71,11 +78,12 @@ const info =
     ? await useFastTraining(backendName as 'wasm' | 'cpu', {
         native: args.native as 'auto' | 'off' | 'require',
         threads: args.threads != null ? Number(args.threads) : undefined,
+        nativeBuild: { vectorTarget: args['vector-target'] as 'native' | 'avx2' | 'sse2' },
       })
     : null;
 const batch = Number(args.batch);
 const size = Number(args.size);
-const model = buildResNet18([size, size, 1], 6, Number(args.width));
+const model = buildResNet18([size, size, 1], 6, Number(args.width), 1, args['small-stem']);
 const stepper = makeStepper(model, [batch, size, size, 1], 6);
 const reps = Number(args.reps);
 const warmup = Number(args.warmup);

@@ -1,17 +1,20 @@
-// pnpm bench:train — ResNet-18 training-step benchmark of the offline TF.js backends against
-// PyTorch CPU. Every configuration runs in its own process (bench/train-step-worker.ts), so
-// peak RSS is per configuration; TF.js-with-our-kernels and PyTorch run alternately in rounds
-// and medians are taken over all rounds, because the machine may be shared (noisy timings).
+// pnpm bench:train — training-step benchmark of the lab's models on the offline TF.js path
+// (wasm + @lab/tfjs-train) against PyTorch CPU on the same cores. Every configuration runs in its
+// own process (bench/train-step-worker.ts); TF.js and PyTorch run alternately in rounds and
+// medians are taken over all rounds, because a shared machine makes timings noisy.
 //
-// "wasm + @lab/tfjs-train" rows: "pure" is the wasm/JS kernels alone (what any machine gets);
-// "native" adds the kernels compiled on this machine (native/fast-conv.c: im2col + oneDNN /
-// OpenBLAS / built-in SGEMM, fused Adam), with 2 threads and with 1.
+// Models (the lab's own): demo (ResNet-18 x0.125, 3x3 stem, 32x32x1, batch 4: `pnpm demo`),
+// full-scale (ResNet-18, 64x64x1, batch 16: `pnpm demo --scale full`) and ResNet-18 at 128x128x1,
+// batch 4. TF.js rows per model: the built-in GEMM forced (LAB_TFJS_TRAIN_GEMM=builtin: what a
+// fresh machine without oneDNN / OpenBLAS runs), the GEMM library picked automatically, and the
+// native kernels off (LAB_TFJS_TRAIN_NATIVE=off: the pure wasm/JS kernels).
 //
-// Options: --rounds N (2)  --reps N per round (3)  --widths 0.25,1  --concurrent-steps N (8)
-//          --cpu-stock-full (time one full-width cpu-stock step; > 140 s)  --skip-cpu  --skip-torch
-// A default run takes ~10 minutes on 2 shared cores (the cpu rows dominate; --skip-cpu for ~4).
+// Options: --rounds N (2)  --reps N per round (5)  --models demo,full,r18-128
+//          --vector-target native|avx2|sse2 (native: an AVX-512 machine measures the code an
+//            AVX2-only CPU runs with avx2)  --skip-torch  --concurrent-steps N (0: two demo-model
+//            trials at once, one process each, against PyTorch running them one after the other)
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,23 +25,43 @@ const tsx = join(root, 'node_modules/.bin/tsx');
 const { values: opts } = parseArgs({
   options: {
     rounds: { type: 'string', default: '2' },
-    reps: { type: 'string', default: '3' },
-    widths: { type: 'string', default: '0.25,1' },
-    'concurrent-steps': { type: 'string', default: '8' },
-    'cpu-stock-full': { type: 'boolean', default: false },
-    'skip-cpu': { type: 'boolean', default: false },
+    reps: { type: 'string', default: '5' },
+    models: { type: 'string', default: 'demo,full,r18-128' },
+    'vector-target': { type: 'string', default: 'native' },
+    'concurrent-steps': { type: 'string', default: '0' },
     'skip-torch': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(opts.rounds);
 const reps = Number(opts.reps);
-const widths = opts.widths!.split(',').map(Number);
+const vectorTarget = opts['vector-target']!;
+
+interface Model {
+  key: string;
+  label: string;
+  width: number;
+  size: number;
+  batch: number;
+  smallStem: boolean;
+  /** Threads of the TF.js native rows, and the PyTorch row the goal compares against. */
+  threads: number;
+  goal: string;
+}
+const MODELS: Model[] = [
+  { key: 'demo', label: 'demo: R18 x0.125 32x32 b4', width: 0.125, size: 32, batch: 4, smallStem: true, threads: 1, goal: 'step <= 1.0x PyTorch, 1 thread' },
+  { key: 'full', label: 'full-scale: R18 64x64 b16', width: 1, size: 64, batch: 16, smallStem: false, threads: 2, goal: 'step <= 1.0x PyTorch, 2 threads' },
+  { key: 'r18-128', label: 'R18 128x128 b4', width: 1, size: 128, batch: 4, smallStem: false, threads: 2, goal: 'never slower than native off' },
+];
+const models = opts.models!.split(',').map((k) => {
+  const m = MODELS.find((x) => x.key === k);
+  if (m == null) throw new Error(`--models: unknown model '${k}' (expected ${MODELS.map((x) => x.key).join(', ')})`);
+  return m;
+});
 
 type Result = Record<string, unknown> & {
   forwardMs?: number[];
   stepMs?: number[];
   stepCpuMs?: number[];
-  forwardCpuMs?: number[];
   stepWindow?: [number, number];
   peakRssMB?: number;
   stepError?: string;
@@ -51,9 +74,9 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-function runProcess(command: string, args: string[], timeoutMs: number, onReady?: () => void): Promise<Result> {
+function runProcess(command: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}, onReady?: () => void): Promise<Result> {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => {
@@ -75,10 +98,17 @@ function runProcess(command: string, args: string[], timeoutMs: number, onReady?
   });
 }
 
-function tfjs(backend: string, kernels: 'stock' | 'ours', width: number, extra: Record<string, number | string>, timeoutMs: number, onReady?: () => void) {
-  const args = [join(root, 'bench/train-step-worker.ts'), '--backend', backend, '--kernels', kernels, '--width', String(width)];
+type Config = 'builtin' | 'auto' | 'off';
+function tfjs(m: Model, config: Config, extra: Record<string, string | number> = {}, onReady?: () => void): Promise<Result> {
+  const args = [join(root, 'bench/train-step-worker.ts'), '--backend', 'wasm', '--kernels', 'ours', '--width', String(m.width)];
+  args.push('--size', String(m.size), '--batch', String(m.batch), '--reps', String(reps), '--warmup', '2', '--vector-target', vectorTarget);
+  if (m.smallStem) args.push('--small-stem');
+  if (config === 'off') args.push('--native', 'off');
+  else args.push('--threads', String(m.threads));
   for (const [k, v] of Object.entries(extra)) args.push(`--${k}`, String(v));
-  return runProcess(tsx, args, timeoutMs, onReady);
+  // The library choice is read when the addon loads: the worker's environment decides it.
+  const env: NodeJS.ProcessEnv = config === 'builtin' ? { LAB_TFJS_TRAIN_GEMM: 'builtin' } : { LAB_TFJS_TRAIN_GEMM: '' };
+  return runProcess(tsx, args, 900_000, env, onReady);
 }
 
 function findTorchPython(): string | null {
@@ -92,147 +122,146 @@ function findTorchPython(): string | null {
   }
   return null;
 }
-
 const python = opts['skip-torch'] ? null : findTorchPython();
-function torch(width: number, repsTorch: number, timeoutMs: number, threads = 2) {
-  return runProcess(python!, [join(root, 'bench/train_step_torch.py'), '--width', String(width), '--reps', String(repsTorch), '--threads', String(threads)], timeoutMs);
+function torch(m: Model, threads: number): Promise<Result> {
+  const args = [join(root, 'bench/train_step_torch.py'), '--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch)];
+  args.push('--reps', String(reps), '--threads', String(threads));
+  if (m.smallStem) args.push('--small-stem');
+  return runProcess(python!, args, 900_000);
 }
 
 interface Row {
+  model: Model;
   name: string;
-  width: number;
-  forward: number[];
   step: number[];
-  stepCpu: number[];
-  rss: number[];
+  forward: number[];
   note?: string;
+  isa?: string;
 }
 const rows: Row[] = [];
-function row(name: string, width: number): Row {
-  let r = rows.find((x) => x.name === name && x.width === width);
-  if (r == null) rows.push((r = { name, width, forward: [], step: [], stepCpu: [], rss: [] }));
+function row(model: Model, name: string): Row {
+  let r = rows.find((x) => x.model === model && x.name === name);
+  if (r == null) rows.push((r = { model, name, step: [], forward: [] }));
   return r;
 }
-let nativeGemm = '';
-function record(name: string, width: number, res: Result): void {
-  const r = row(name, width);
+function record(model: Model, name: string, res: Result): void {
+  const r = row(model, name);
   if (res.error) r.note = res.error;
   if (res.stepError) r.note = `cannot train: ${res.stepError}`;
-  r.forward.push(...(res.forwardMs ?? []));
   r.step.push(...(res.stepMs ?? []));
-  r.stepCpu.push(...(res.stepCpuMs ?? []));
-  if (res.peakRssMB != null) r.rss.push(res.peakRssMB);
-  const native = res.native as { enabled: boolean; gemm?: string; reason?: string } | undefined;
-  if (native != null && !native.enabled && name.includes('native')) r.note = `native kernels unavailable: ${native.reason}`;
-  if (native?.enabled) nativeGemm = native.gemm ?? nativeGemm;
+  r.forward.push(...(res.forwardMs ?? []));
+  const native = res.native as { enabled: boolean; gemm?: string; isa?: string; reason?: string } | undefined;
+  if (native?.enabled) r.isa = `${native.gemm} GEMM, ${native.isa}`;
+  else if (native != null && !name.includes('off')) r.note = `native kernels unavailable: ${native.reason}`;
+}
+
+function cpuDescription(): string {
+  let model = 'unknown CPU';
+  let flags: string[] = [];
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? model;
+    flags = (/^(?:flags|Features)\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/);
+  } catch {
+    // not Linux: leave it unknown
+  }
+  const vector = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512vl', 'asimd', 'sve'].filter((f) => flags.includes(f));
+  let libraries = 'none';
+  try {
+    const ld = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' });
+    const found = ['libdnnl', 'libopenblas'].filter((l) => ld.includes(`${l}.so`));
+    if (found.length) libraries = found.join(', ');
+  } catch {
+    // no ldconfig
+  }
+  return `${model}, ${execFileSync('nproc').toString().trim()} cores; vector extensions: ${vector.join(' ') || 'none found'}; GEMM libraries installed: ${libraries}`;
 }
 
 const load0 = loadavg()[0];
-console.log(`bench:train  ResNet-18 (torchvision layout, 1 input channel, 6 classes), batch [4, 128, 128, 1], Adam, BN in training mode`);
-console.log(`rounds ${rounds} x ${reps} timed reps after warm-up; load average at start ${load0.toFixed(1)} on ${execFileSync('nproc').toString().trim()} cores`);
+console.log('bench:train  the lab\'s ResNet-18 models, Adam, BN in training mode, softmax cross-entropy on a fixed batch');
+console.log(`CPU: ${cpuDescription()}`);
+console.log(`native build: vector target '${vectorTarget}'; rounds ${rounds} x ${reps} timed steps after 2 warm-up steps; load average at start ${load0.toFixed(1)}`);
 if (python == null && !opts['skip-torch']) {
-  console.log(
-    'PyTorch not found: install Debian python3-torch for the reference column:\n' +
-      '  flock /tmp/angle-lab-apt.lock apt-get update && flock /tmp/angle-lab-apt.lock apt-get install -y -o DPkg::Lock::Timeout=600 python3-torch',
-  );
+  console.log('PyTorch not found: install Debian python3-torch for the reference rows (apt-get install python3-torch).');
 }
 
-for (const width of widths) {
-  const label = width === 1 ? 'ResNet-18' : `ResNet-18 x${width}`;
-  console.error(`[${label}] wasm stock`);
-  record('wasm stock', width, await tfjs('wasm', 'stock', width, { reps, warmup: 1, 'step-warmup': 0 }, 600_000));
-  if (!opts['skip-cpu']) {
-    if (width < 1 || opts['cpu-stock-full']) {
-      console.error(`[${label}] cpu stock (one step)`);
-      record('cpu stock', width, await tfjs('cpu', 'stock', width, { reps: 1, warmup: 0, 'forward-reps': 1, 'step-warmup': 0 }, 400_000));
-    } else {
-      row('cpu stock', width).note = 'skipped: > 140 s/step (its Conv2DBackpropFilter is ~80x its forward conv); --cpu-stock-full times one step';
-    }
-  }
-  for (let r = 0; r < rounds; r++) {
-    console.error(`[${label}] round ${r + 1}/${rounds}: wasm ours (pure, native 2t, native 1t), torch, cpu ours`);
-    record('wasm + ours, pure', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, native: 'off' }, 600_000));
-    record('wasm + ours, native 2t', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, threads: 2 }, 600_000));
-    record('wasm + ours, native 1t', width, await tfjs('wasm', 'ours', width, { reps, warmup: 1, threads: 1 }, 600_000));
-    if (python != null) record('PyTorch CPU (2 threads)', width, await torch(width, reps, 600_000));
-    // One thread: its CPU seconds per step compare per-core efficiency with the single-threaded
-    // wasm backend, a figure much less sensitive to other load on the machine than wall time.
-    if (python != null && r === 0) record('PyTorch CPU (1 thread)', width, await torch(width, reps, 600_000, 1));
-    if (!opts['skip-cpu'] && (width < 1 || r === 0)) {
-      record('cpu + ours, pure', width, await tfjs('cpu', 'ours', width, { reps: width < 1 ? reps : 2, warmup: 1, native: 'off' }, 600_000));
+for (let r = 0; r < rounds; r++) {
+  for (const m of models) {
+    console.error(`[${m.label}] round ${r + 1}/${rounds}`);
+    record(m, 'built-in GEMM (fresh machine)', await tfjs(m, 'builtin'));
+    record(m, 'GEMM library auto', await tfjs(m, 'auto'));
+    record(m, 'native off (pure wasm/JS)', await tfjs(m, 'off'));
+    if (python != null) {
+      record(m, 'PyTorch CPU, 1 thread', await torch(m, 1));
+      record(m, 'PyTorch CPU, 2 threads', await torch(m, 2));
     }
   }
 }
 
-const fmt = (v: number[]) => (v.length ? (median(v) / 1000).toFixed(3) : '-');
-const torchRow = (w: number, threads = 2) => rows.find((r) => r.name === `PyTorch CPU (${threads} thread${threads > 1 ? 's' : ''})` && r.width === w);
+const sec = (v: number[]) => (v.length ? (median(v) / 1000).toFixed(4) : '-');
 const ratio = (a: number[], b: number[] | undefined) => (b && b.length && a.length ? `${(median(a) / median(b)).toFixed(2)}x` : '-');
 console.log('');
-console.log(
-  'model'.padEnd(16) + 'configuration'.padEnd(26) + 'forward s'.padStart(10) + 'step s'.padStart(10) + 'step cpu-s'.padStart(11) +
-    'peak RSS MB'.padStart(12) + 'n'.padStart(4) + '  step/PT-2t  fwd/PT-2t  step/PT-1t  cpu-s/PT-1t',
-);
-for (const r of rows) {
-  const t2 = torchRow(r.width, 2);
-  const t1 = torchRow(r.width, 1);
-  console.log(
-    (r.width === 1 ? 'ResNet-18' : `ResNet-18 x${r.width}`).padEnd(16) +
-      r.name.padEnd(26) +
-      fmt(r.forward).padStart(10) +
-      fmt(r.step).padStart(10) +
-      fmt(r.stepCpu).padStart(11) +
-      (r.rss.length ? Math.max(...r.rss).toFixed(0) : '-').padStart(12) +
-      String(r.step.length).padStart(4) +
-      `  ${ratio(r.step, t2?.step).padEnd(11)}${ratio(r.forward, t2?.forward).padEnd(11)}${ratio(r.step, t1?.step).padEnd(12)}${ratio(r.stepCpu, t1?.stepCpu)}` +
-      (r.note ? `\n${''.padEnd(16)}  note: ${r.note}` : ''),
-  );
+console.log('model'.padEnd(28) + 'configuration'.padEnd(32) + 'step s'.padStart(9) + 'fwd s'.padStart(9) + '   vs PT-1t  vs PT-2t  vs native off   ran on');
+for (const m of models) {
+  const of = (name: string) => rows.find((x) => x.model === m && x.name === name);
+  for (const r of rows.filter((x) => x.model === m)) {
+    console.log(
+      m.label.padEnd(28) +
+        r.name.padEnd(32) +
+        sec(r.step).padStart(9) +
+        sec(r.forward).padStart(9) +
+        `   ${ratio(r.step, of('PyTorch CPU, 1 thread')?.step).padEnd(9)} ${ratio(r.step, of('PyTorch CPU, 2 threads')?.step).padEnd(9)} ${ratio(r.step, of('native off (pure wasm/JS)')?.step).padEnd(14)}  ${r.isa ?? ''}` +
+        (r.note ? `\n${''.padEnd(28)}  note: ${r.note}` : ''),
+    );
+  }
 }
-console.log('PT-2t / PT-1t: PyTorch CPU with 2 threads / 1 thread; cpu-s: CPU seconds per step of the whole process (all threads).');
-if (nativeGemm !== '') console.log(`native rows ran their GEMMs on: ${nativeGemm}`);
 
-// Two trials at once on two cores (trial-level parallelism, one wasm process per trial, native
-// kernels on 1 thread each, as the runner's workers run them) against PyTorch (2 threads)
-// running the same two trials one after the other.
+console.log('');
+console.log('Goals (2 cores, no AVX-512, no system BLAS: run with --vector-target avx2 on an AVX-512 machine):');
+for (const m of models) {
+  const of = (name: string) => rows.find((x) => x.model === m && x.name === name)?.step ?? [];
+  const fresh = of('built-in GEMM (fresh machine)');
+  const off = of('native off (pure wasm/JS)');
+  const pt = of(m.threads === 1 ? 'PyTorch CPU, 1 thread' : 'PyTorch CPU, 2 threads');
+  const parts: string[] = [];
+  if (m.key !== 'r18-128' && pt.length && fresh.length) {
+    const x = median(fresh) / median(pt);
+    parts.push(`fresh-machine step / PyTorch ${m.threads}t = ${x.toFixed(2)}x (goal <= 1.0: ${x <= 1 ? 'met' : 'NOT met'})`);
+  }
+  for (const name of ['built-in GEMM (fresh machine)', 'GEMM library auto']) {
+    const v = of(name);
+    if (v.length && off.length) {
+      const x = median(v) / median(off);
+      parts.push(`${name} / native off = ${x.toFixed(2)}x (${x <= 1 ? 'not slower' : 'SLOWER'})`);
+    }
+  }
+  console.log(`  ${m.label}: ${parts.join('; ') || 'no data'}`);
+}
+
+// Two demo-model trials at once (one process per trial, native kernels on 1 thread each, as the
+// runner's two workers run them) against PyTorch running them one after the other.
 const concurrentSteps = Number(opts['concurrent-steps']);
-if (widths.includes(1) && concurrentSteps > 0) {
-  console.error('[two trials at once] 2 x wasm ours (native, 1 thread each)');
-  // Both workers warm up, then start their timed steps together (a go file), so the figure is
-  // the steady state of two trials sharing the machine rather than one start-up running alone.
+const demo = models.find((m) => m.key === 'demo');
+if (concurrentSteps > 0 && demo != null) {
   const goFile = join(mkdtempSync(join(tmpdir(), 'bench-train-')), 'go');
   let ready = 0;
   const onReady = () => {
     if (++ready === 2) writeFileSync(goFile, '');
   };
   const pair = await Promise.all(
-    [0, 1].map((): Promise<Result> =>
-      tfjs('wasm', 'ours', 1, { reps: concurrentSteps, warmup: 1, 'forward-reps': 0, threads: 1, 'go-file': goFile }, 900_000, onReady).then((r) => {
-        // A worker that died before READY must not leave the other waiting.
+    [0, 1].map(() =>
+      tfjs(demo, 'builtin', { reps: concurrentSteps, 'forward-reps': 0, threads: 1, 'go-file': goFile }, onReady).then((r) => {
         if (!existsSync(goFile)) writeFileSync(goFile, '');
         return r;
       }),
     ),
   );
   const windows = pair.map((p) => p.stepWindow).filter((w): w is [number, number] => w != null);
-  console.log('');
-  if (windows.length === 2) {
+  const pt = rows.find((x) => x.model === demo && x.name === 'PyTorch CPU, 1 thread')?.step ?? [];
+  if (windows.length === 2 && pt.length) {
     const wall = (Math.max(windows[0][1], windows[1][1]) - Math.min(windows[0][0], windows[1][0])) / 1000;
-    const perStep = pair.flatMap((p) => p.stepMs ?? []);
-    console.log(`two trials at once (2 wasm processes, native 1 thread each, x ${concurrentSteps} steps): ${wall.toFixed(2)} s wall, median step ${(median(perStep) / 1000).toFixed(3)} s`);
-    pair.forEach((p, i) => console.log(`  trial ${i + 1} steps (s): ${(p.stepMs ?? []).map((ms) => (ms / 1000).toFixed(3)).join(' ')}`));
-    for (const threads of [2, 1]) {
-      const t = torchRow(1, threads);
-      if (t == null || t.step.length === 0) continue;
-      const sequential = (2 * concurrentSteps * median(t.step)) / 1000;
-      console.log(
-        `PyTorch ${threads} thread${threads > 1 ? 's' : ''}, same two trials one after the other: ${sequential.toFixed(2)} s (2 x ${concurrentSteps} x median step)` +
-          `  ->  ratio ${(wall / sequential).toFixed(2)}x${threads === 2 ? ' (goal < 1)' : ''}`,
-      );
-    }
-  } else {
-    console.log(`two trials at once: failed (${pair.map((p) => p.error ?? p.stepError ?? 'ok').join('; ')})`);
+    const sequential = (2 * concurrentSteps * median(pt)) / 1000;
+    console.log(`two demo trials at once (built-in GEMM, 1 thread each, ${concurrentSteps} steps each): ${wall.toFixed(2)} s; PyTorch 1 thread one after the other: ${sequential.toFixed(2)} s -> ${(wall / sequential).toFixed(2)}x`);
   }
 }
-console.log('');
-console.log(`load average now ${loadavg()[0].toFixed(1)} (at start ${load0.toFixed(1)}). Timings on a shared machine are noisy; compare ratios of alternately-run rows.`);
-console.log('Goals (issue 8): ResNet-18 step <= 2x PyTorch (2 threads); two trials at once faster than PyTorch running them sequentially.');
-if (!existsSync(join(root, 'packages/tfjs-train/src/index.ts'))) console.log('warning: @lab/tfjs-train source not found');
+console.log(`load average now ${loadavg()[0].toFixed(1)} (at start ${load0.toFixed(1)}); compare ratios of alternately run rows.`);

@@ -195,7 +195,7 @@ export function checkLabPlan(experiment: string, plan: Pick<RunPlan, 'trials' | 
 }
 
 /**
- * `checkLabPlan` as a hook for an experiment definition (`checkPlan`, once the runner calls one before
+ * `checkLabPlan` as a hook for an experiment definition (`checkPlan`, which the runner calls before creating a run folder before
  * it creates the run folder): parameter ranges first, then the recordings named by the plan's own
  * data parameters (`data` / `manifest`, default the simulated set).
  */

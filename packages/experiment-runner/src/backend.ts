@@ -13,6 +13,8 @@ export interface BackendSelection {
   fastTraining: boolean;
   /** What @lab/tfjs-train said of its native kernels (which GEMM, or why none), when it was installed. */
   native?: string;
+  /** Threads @lab/tfjs-train's native kernels compute with in this process (when they are enabled). */
+  nativeThreads?: number;
   /** One plain sentence per attempt that failed before this one. */
   failures: string[];
 }
@@ -22,6 +24,11 @@ export interface SelectBackendOptions {
   log?: (message: string) => void;
   /** Module loader; tests replace it to simulate missing packages. */
   importModule?: (specifier: string) => Promise<unknown>;
+  /**
+   * Threads for @lab/tfjs-train's native kernels when this call installs them (default: theirs,
+   * $OMP_NUM_THREADS else every core). Once installed in a process they keep their threads.
+   */
+  threads?: number;
 }
 
 type TfCore = { setBackend(name: string): Promise<boolean>; ready(): Promise<void>; getBackend(): string; getKernel?(kernelName: string, backendName: string): unknown };
@@ -42,7 +49,7 @@ function describeImportError(pkg: string, error: unknown): string {
 }
 
 type TrainModule = {
-  useFastTraining?: (backend: string) => Promise<unknown> | unknown;
+  useFastTraining?: (backend: string, options?: { threads?: number }) => Promise<unknown> | unknown;
   listMissingTrainingKernels?: (backend: string) => string[];
 };
 
@@ -56,13 +63,21 @@ interface TrainingKernels {
   missing: string[];
   /** What @lab/tfjs-train said about its native kernels, in plain words (when installed). */
   native?: string;
+  /** The native kernels' threads (when enabled). */
+  nativeThreads?: number;
+}
+
+/** The threads of the native kernels, from @lab/tfjs-train's install info (when enabled). */
+function nativeThreadsOf(info: unknown): number | undefined {
+  const native = (info as { native?: { enabled: boolean; threads?: unknown } } | undefined)?.native;
+  return native?.enabled && typeof native.threads === 'number' ? native.threads : undefined;
 }
 
 /** The `native` field of @lab/tfjs-train's install info, described for the run log. */
 function describeNative(info: unknown): string | undefined {
   const native = (info as { native?: { enabled: boolean; gemm?: string; reason?: string } } | undefined)?.native;
   if (native == null) return undefined;
-  // No thread count: worker processes run with their own OMP_NUM_THREADS.
+  // No thread count: worker processes run with their own OMP_NUM_THREADS (config.json's execution.threadsPerWorker).
   return native.enabled
     ? `native kernels on ${native.gemm} SGEMM`
     : `no native kernels (${native.reason}); training on the wasm/JS kernels, ~5x slower`;
@@ -72,14 +87,15 @@ function describeNative(info: unknown): string | undefined {
 // every convolutional network needs it to train.
 const ESSENTIAL_TRAINING_KERNELS = ['Conv2DBackpropFilter'];
 
-async function installTrainingKernels(name: 'wasm' | 'cpu', tf: TfCore, load: (specifier: string) => Promise<unknown>): Promise<TrainingKernels> {
+async function installTrainingKernels(name: 'wasm' | 'cpu', tf: TfCore, load: (specifier: string) => Promise<unknown>, threads?: number): Promise<TrainingKernels> {
   let train: TrainModule | undefined;
   let why: string;
   try {
     train = (await load('@lab/tfjs-train')) as TrainModule;
     if (typeof train.useFastTraining !== 'function') throw new Error('it has no useFastTraining export');
-    const info = await train.useFastTraining(name);
-    return { installed: true, missing: [], native: describeNative(info) };
+    const info = await train.useFastTraining(name, threads !== undefined ? { threads } : {});
+    const nativeThreads = nativeThreadsOf(info);
+    return { installed: true, missing: [], native: describeNative(info), ...(nativeThreads !== undefined ? { nativeThreads } : {}) };
   } catch (error) {
     why = describeImportError('@lab/tfjs-train', error);
   }
@@ -110,7 +126,8 @@ async function attempt(
   load: (specifier: string) => Promise<unknown>,
   log: (message: string) => void,
   auto: boolean,
-): Promise<{ ok: true; tfBackend: string; fastTraining: boolean; native?: string } | { ok: false; reason: string }> {
+  threads?: number,
+): Promise<{ ok: true; tfBackend: string; fastTraining: boolean; native?: string; nativeThreads?: number } | { ok: false; reason: string }> {
   const pkg = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node', wasm: '@tensorflow/tfjs-backend-wasm', cpu: '@tensorflow/tfjs-backend-cpu' }[name];
   const tfBackend = name === 'tensorflow-gpu' ? 'tensorflow' : name;
   let tf: TfCore;
@@ -126,10 +143,12 @@ async function attempt(
   }
   let fastTraining = false;
   let native: string | undefined;
+  let nativeThreads: number | undefined;
   if (name === 'wasm' || name === 'cpu') {
-    const kernels = await installTrainingKernels(name, tf, load);
+    const kernels = await installTrainingKernels(name, tf, load, threads);
     fastTraining = kernels.installed;
     native = kernels.native;
+    nativeThreads = kernels.nativeThreads;
     if (native != null) logOnce(log, `${name}: @lab/tfjs-train ${native}`);
     if (name === 'wasm' && !kernels.installed && kernels.missing.length > 0) {
       const lacking = `it lacks the training kernel${kernels.missing.length === 1 ? '' : 's'} ${listKernels(kernels.missing)} and @lab/tfjs-train's kernels are not installed (${kernels.why})`;
@@ -147,7 +166,7 @@ async function attempt(
   } catch (error) {
     return { ok: false, reason: `the ${tfBackend} backend failed to initialise (${(error as Error).message})` };
   }
-  return { ok: true, tfBackend, fastTraining, ...(native != null ? { native } : {}) };
+  return { ok: true, tfBackend, fastTraining, ...(native != null ? { native } : {}), ...(nativeThreads !== undefined ? { nativeThreads } : {}) };
 }
 
 /**
@@ -167,8 +186,11 @@ export async function selectBackend(pref: BackendPreference, options: SelectBack
   const order = pref === 'auto' ? AUTO_ORDER : [pref];
   const failures: string[] = [];
   for (const name of order) {
-    const result = await attempt(name, load, log, pref === 'auto');
-    if (result.ok) return { name, tfBackend: result.tfBackend, fastTraining: result.fastTraining, ...(result.native != null ? { native: result.native } : {}), failures };
+    const result = await attempt(name, load, log, pref === 'auto', options.threads);
+    if (result.ok) {
+      const { tfBackend, fastTraining, native, nativeThreads } = result;
+      return { name, tfBackend, fastTraining, ...(native != null ? { native } : {}), ...(nativeThreads !== undefined ? { nativeThreads } : {}), failures };
+    }
     const message = `backend ${name} unavailable: ${result.reason}${pref === 'auto' && name !== 'cpu' ? '; trying the next one' : ''}`;
     failures.push(message);
     logOnce(log, message);

@@ -40,6 +40,11 @@ export type TrialOutcome =
 export interface Executor {
   readonly kind: string;
   readonly concurrency: number;
+  /**
+   * The OMP_NUM_THREADS each trial's process computes with (the native kernels' threads), when the
+   * executor sets it; recorded in config.json (`execution.threadsPerWorker`).
+   */
+  readonly threadsPerWorker?: string;
   run(job: TrialJob, events: TrialEvents): Promise<TrialOutcome>;
   close(): Promise<void>;
 }
@@ -123,14 +128,33 @@ function tsxLoaderUrl(): string | undefined {
 }
 
 /**
+ * Threads as @lab/tfjs-train's native kernels read OMP_NUM_THREADS: its leading positive integer
+ * ("4" and "4,2" give 4), else undefined (unset, empty or not a number: they then use every core).
+ */
+export function parseThreads(value: string | undefined): number | undefined {
+  const threads = Number.parseInt(value ?? '', 10);
+  return Number.isInteger(threads) && threads > 0 ? threads : undefined;
+}
+
+/**
+ * The OMP_NUM_THREADS a worker process gets: the user's own when set; else `threads` (a resumed run
+ * passes the value recorded when it started, so all its trials compute with the same thread count);
+ * else cores / workers (at least 1).
+ */
+export function workerThreads(workers: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), threads?: number): string {
+  if (env.OMP_NUM_THREADS != null && env.OMP_NUM_THREADS !== '') return env.OMP_NUM_THREADS;
+  if (threads !== undefined) return String(threads);
+  return String(Math.max(1, Math.floor(cores / workers)));
+}
+
+/**
  * The environment of a worker process: the parent's, plus OMP_NUM_THREADS = cores / workers
- * (at least 1) unless the user set it. Multithreaded kernels (@lab/tfjs-train's native
+ * (at least 1) unless the user set it (see `workerThreads`). Multithreaded kernels (@lab/tfjs-train's native
  * convolutions, oneDNN, OpenBLAS, tfjs-node) read it, so `workers` trials at once share the
  * cores instead of each starting a thread per core and oversubscribing them.
  */
-export function workerEnvironment(workers: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): NodeJS.ProcessEnv {
-  if (env.OMP_NUM_THREADS != null && env.OMP_NUM_THREADS !== '') return { ...env };
-  return { ...env, OMP_NUM_THREADS: String(Math.max(1, Math.floor(cores / workers))) };
+export function workerEnvironment(workers: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism(), threads?: number): NodeJS.ProcessEnv {
+  return { ...env, OMP_NUM_THREADS: workerThreads(workers, env, cores, threads) };
 }
 
 /**
@@ -143,10 +167,16 @@ export class ChildProcessExecutor implements Executor {
   private readonly slots: WorkerSlot[] = [];
   private readonly execArgv: string[];
   private readonly script: string;
+  /** The OMP_NUM_THREADS every worker process gets (fixed when the executor is made). */
+  readonly threadsPerWorker: string;
 
+  /**
+   * `threads`: OMP_NUM_THREADS for the workers instead of cores / workers (a resumed run passes the
+   * value it recorded); the user's own OMP_NUM_THREADS still wins.
+   */
   constructor(
     readonly concurrency: number,
-    private readonly options: { experimentFile: string; onLog?: (message: string) => void },
+    private readonly options: { experimentFile: string; onLog?: (message: string) => void; threads?: number },
   ) {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new InputError(`workers: expected a positive integer, got ${concurrency}`);
     if (!existsSync(options.experimentFile)) throw new InputError(`experiment file ${options.experimentFile} not found`);
@@ -156,13 +186,17 @@ export class ChildProcessExecutor implements Executor {
     const loader = needsTsx ? tsxLoaderUrl() : undefined;
     if (needsTsx && !loader) throw new InputError(`experiment file ${options.experimentFile} is TypeScript: install tsx to run it in worker processes`);
     this.execArgv = loader ? ['--import', loader] : [];
+    if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) {
+      throw new InputError(`threads per worker: expected a positive integer, got ${String(options.threads)}`);
+    }
+    this.threadsPerWorker = workerThreads(concurrency, process.env, availableParallelism(), options.threads);
   }
 
   private spawn(): WorkerSlot {
     // execArgv is explicit so the children never inherit the parent's flags (a test runner's, an inspector's).
     const child = fork(this.script, [], {
       execArgv: this.execArgv,
-      env: workerEnvironment(this.concurrency),
+      env: { ...process.env, OMP_NUM_THREADS: this.threadsPerWorker },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
     });

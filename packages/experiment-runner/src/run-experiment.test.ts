@@ -372,3 +372,54 @@ describe('runExperiment with worker processes', () => {
     expect(comparison.comparisons.map((c) => [c.variant, c.result.n, c.result.diff])).toEqual([['step=0.1', 2, 0], ['step=0.3', 2, 0]]);
   });
 });
+
+describe('native-kernel threads per worker', () => {
+  it('records them, and a resume with another worker count gives its workers the recorded OMP_NUM_THREADS', async () => {
+    // Only the user's own OMP_NUM_THREADS would override the runner's choice: the test needs it unset.
+    const saved = process.env.OMP_NUM_THREADS;
+    delete process.env.OMP_NUM_THREADS;
+    try {
+      const runsDir = mkdtempSync(join(tmpdir(), 'er-threads-'));
+      const controller = new AbortController();
+      // Interrupted as soon as the first trial completes: the rest is left to the resume.
+      const progress = { start() {}, trialStarted() {}, trialProgress() {}, stop() {}, trialFinished: (_id: string, status: string) => status === 'completed' && controller.abort(new Error('stop')) };
+      // 4 trials of 5 epochs of 40 ms: two run at once, and at most those two finish before the abort.
+      const overrides = { params: { sleepMs: 40 }, seeds: 2 };
+      const runDir = await runExperiment(tiny, { runsDir, workers: 2, experimentFile: fixtureFile, overrides, signal: controller.signal, ...quiet, progress });
+      const recorded = Number(workerEnvironment(2).OMP_NUM_THREADS);
+      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded });
+      const ids = readRunConfig(runDir).trials.map((t) => t.id);
+      const completedFirst = ids.filter((id) => readTrialStatus(runDir, id)?.status === 'completed');
+      expect(completedFirst.length).toBeGreaterThanOrEqual(1);
+      expect(completedFirst.length).toBeLessThan(ids.length);
+
+      // One worker would get every core (cores / 1): on 2 or more cores, another OMP_NUM_THREADS than the run's first trials had.
+      const messages: string[] = [];
+      await resumeRun(runDir, undefined, { ...quiet, workers: 1, log: (m) => messages.push(m) });
+      expect(readRunState(runDir)!.status).toBe('completed');
+      expect(readRunConfig(runDir).executor).toEqual({ kind: 'child-process', workers: 1 });
+      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded });
+      const logged = ids.map((id) => JSON.parse(readFileSync(join(runDir, 'trials', id, 'artifacts', 'final.json'), 'utf8')).ompThreads as string);
+      expect(logged).toEqual(ids.map(() => String(recorded)));
+      const alone = Number(workerEnvironment(1).OMP_NUM_THREADS);
+      if (alone !== recorded) {
+        expect(messages).toContain(
+          `resume: each of the 1 worker computes with ${recorded} native-kernel thread${recorded === 1 ? '' : 's'} (OMP_NUM_THREADS=${recorded}), as recorded when the run started, not the ${alone} that 1 worker would get: every trial of the run computes with the same thread count`,
+        );
+      }
+
+      // The user's own OMP_NUM_THREADS still wins, with a warning naming both values.
+      const again = await runExperiment(tiny, { runsDir, workers: 2, experimentFile: fixtureFile, overrides, ...quiet, signal: AbortSignal.abort() });
+      process.env.OMP_NUM_THREADS = String(recorded + 1);
+      const warned: string[] = [];
+      await resumeRun(again, undefined, { ...quiet, workers: 2, log: (m) => warned.push(m) });
+      expect(warned).toContain(
+        `resume: warning: OMP_NUM_THREADS=${recorded + 1} is set, so each of the 2 workers will compute with ${recorded + 1} native-kernel threads, but this run's finished trials computed with ${recorded} (config.json execution.threadsPerWorker); numbers may differ from theirs (unset OMP_NUM_THREADS to keep ${recorded})`,
+      );
+      expect(JSON.parse(readFileSync(join(again, 'trials', 'v0-s0', 'artifacts', 'final.json'), 'utf8')).ompThreads).toBe(String(recorded + 1));
+    } finally {
+      if (saved === undefined) delete process.env.OMP_NUM_THREADS;
+      else process.env.OMP_NUM_THREADS = saved;
+    }
+  });
+});

@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendName, type BackendPreference } from './backend';
 import type { Experiment } from './define-experiment';
-import { ChildProcessExecutor, InProcessExecutor, type Executor } from './executor';
+import { ChildProcessExecutor, InProcessExecutor, parseThreads, type Executor } from './executor';
 import { loadExperiment } from './load-experiment';
 import { loadConfigFile, mergeOverrides, planRun, type RunOverrides, type RunPlan, type TrialSpec } from './plan';
 import { createProgress, type ProgressMode, type ProgressReporter } from './progress';
@@ -153,7 +153,11 @@ function safeUser(): string | null {
   }
 }
 
-function makeExecutor(experiment: Experiment, file: string | undefined, workers: number | undefined, trials: number, log: (m: string) => void): Executor {
+/**
+ * `threads`: OMP_NUM_THREADS for worker processes instead of cores / workers (a resume passes the
+ * value the run recorded); the user's own OMP_NUM_THREADS still wins.
+ */
+function makeExecutor(experiment: Experiment, file: string | undefined, workers: number | undefined, trials: number, log: (m: string) => void, threads?: number): Executor {
   const requested = workers ?? availableParallelism();
   if (!Number.isInteger(requested) || requested < 0) throw new InputError(`workers: expected a non-negative integer, got ${String(workers)}`);
   if (requested === 0) return new InProcessExecutor(experiment, 1);
@@ -162,7 +166,36 @@ function makeExecutor(experiment: Experiment, file: string | undefined, workers:
     log(`experiment ${experiment.name}: its module file is unknown, so trials run in this process`);
     return new InProcessExecutor(experiment, 1);
   }
-  return new ChildProcessExecutor(Math.max(1, Math.min(requested, trials)), { experimentFile: file, onLog: log });
+  return new ChildProcessExecutor(Math.max(1, Math.min(requested, trials)), { experimentFile: file, onLog: log, ...(threads !== undefined ? { threads } : {}) });
+}
+
+/**
+ * The native-kernel threads each trial computes with: the OMP_NUM_THREADS the executor gives its
+ * workers (read as @lab/tfjs-train reads it: every core when it is not a number), or in this process
+ * the threads its native kernels were set up with. Undefined for an executor that does not say.
+ */
+function threadsUsed(executor: Executor, nativeThreads: number | undefined): number | undefined {
+  if (executor.threadsPerWorker !== undefined) return parseThreads(executor.threadsPerWorker) ?? availableParallelism();
+  if (executor instanceof InProcessExecutor) return nativeThreads ?? parseThreads(process.env.OMP_NUM_THREADS) ?? availableParallelism();
+  return undefined;
+}
+
+/** What the executor's trials would compute with when nothing is recorded or set: cores / workers (every core in this process). */
+function defaultThreads(executor: Executor): number {
+  const cores = availableParallelism();
+  return executor instanceof InProcessExecutor ? cores : Math.max(1, Math.floor(cores / executor.concurrency));
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The threads per worker recorded in config.json, checked (a hand-edited value is refused, not guessed at). */
+function recordedThreads(runDir: string, config: RunConfig): number | undefined {
+  const recorded: unknown = config.execution?.threadsPerWorker;
+  if (recorded === undefined) return undefined;
+  if (typeof recorded !== 'number' || !Number.isInteger(recorded) || recorded < 1) {
+    throw new InputError(`resume ${runDir}: config.json execution.threadsPerWorker: expected a positive integer, got ${JSON.stringify(recorded)}`);
+  }
+  return recorded;
 }
 
 /**
@@ -200,11 +233,14 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
 
   const preference = options.backend ?? experiment.backend ?? 'auto';
   let backend: RunConfig['backend'] = { preference, name: 'none', fastTraining: false, failures: [] };
+  let nativeThreads: number | undefined;
   if (preference !== 'none') {
     const chosen = await selectBackend(preference, { log });
     backend = { preference, name: chosen.name, fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}), failures: chosen.failures };
+    nativeThreads = chosen.nativeThreads;
   }
   const executor = options.executor ?? makeExecutor(experiment, file, options.workers, plan.trials.length, log);
+  const threadsPerWorker = threadsUsed(executor, nativeThreads);
 
   const runDir = createRunDir(options.runsDir ?? 'runs', options.name ?? experiment.name);
   const now = new Date();
@@ -227,6 +263,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
     trials: plan.trials,
     backend,
     executor: { kind: executor.kind, workers: executor.concurrency },
+    ...(threadsPerWorker !== undefined ? { execution: { threadsPerWorker } } : {}),
     failFast: options.failFast ?? false,
     versions: collectVersions(file),
     git: gitInfo(file ? dirname(file) : process.cwd()),
@@ -258,12 +295,39 @@ export async function resumeRun(
     experiment = await loadExperiment(config.experiment.file, config.experiment.name);
   }
   const file = config.experiment.file ?? experiment.file;
+  // Every trial of a run computes with the threads per worker recorded when it started, whatever the
+  // worker count now: GEMMs (oneDNN, OpenBLAS) may round differently with another thread count.
+  const recorded = recordedThreads(runDir, config);
+  const userThreads = process.env.OMP_NUM_THREADS ? process.env.OMP_NUM_THREADS : undefined;
+  const executor = options.executor ?? makeExecutor(experiment, file, options.workers ?? (config.executor.kind === 'in-process' ? 0 : config.executor.workers), config.trials.length, log, recorded);
+  let nativeThreads: number | undefined;
   if (config.backend.name !== 'none') {
-    const chosen = await selectBackend(config.backend.name as BackendName, { log });
+    // In this process the native kernels are set up by selectBackend: with the recorded threads, unless the user set OMP_NUM_THREADS.
+    const threads = executor instanceof InProcessExecutor && userThreads === undefined ? recorded : undefined;
+    const chosen = await selectBackend(config.backend.name as BackendName, { log, ...(threads !== undefined ? { threads } : {}) });
     config.backend = { ...config.backend, fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}) };
+    nativeThreads = chosen.nativeThreads;
   }
-  const executor = options.executor ?? makeExecutor(experiment, file, options.workers ?? (config.executor.kind === 'in-process' ? 0 : config.executor.workers), config.trials.length, log);
+  const used = threadsUsed(executor, nativeThreads);
+  if (recorded !== undefined && used !== undefined) {
+    const inProcess = executor instanceof InProcessExecutor;
+    const who = inProcess ? 'trials in this process compute' : `each of the ${plural(executor.concurrency, 'worker')} computes`;
+    if (used !== recorded) {
+      const why = userThreads !== undefined ? `OMP_NUM_THREADS=${userThreads} is set, so ` : '';
+      const fix = userThreads !== undefined ? ` (unset OMP_NUM_THREADS to keep ${recorded})` : '';
+      log(
+        `resume: warning: ${why}${who.replace(/ compute(s?)$/, ' will compute')} with ${plural(used, 'native-kernel thread')}, but this run's finished trials computed with ${recorded} (config.json execution.threadsPerWorker); numbers may differ from theirs${fix}`,
+      );
+    } else if (userThreads === undefined && defaultThreads(executor) !== recorded) {
+      const otherwise = inProcess ? `the ${defaultThreads(executor)} (every core) they would get otherwise` : `the ${defaultThreads(executor)} that ${plural(executor.concurrency, 'worker')} would get`;
+      log(
+        `resume: ${who} with ${plural(recorded, 'native-kernel thread')}${inProcess ? '' : ` (OMP_NUM_THREADS=${recorded})`}, as recorded when the run started, not ${otherwise}: every trial of the run computes with the same thread count`,
+      );
+    }
+  }
   config.executor = { kind: executor.kind, workers: executor.concurrency };
+  // A run recorded before threads per worker were: from now on its trials keep this session's.
+  if (recorded === undefined && used !== undefined) config.execution = { threadsPerWorker: used };
   writeRunConfig(runDir, config);
   await executeRun(runDir, experiment, config, executor, { ...options, failFast: options.failFast ?? config.failFast }, log);
   return runDir;

@@ -20,6 +20,12 @@ export interface RunConfig {
   /** `native`: what @lab/tfjs-train said of its native kernels (e.g. "native kernels on onednn SGEMM"). */
   backend: { preference: BackendPreference | 'none'; name: BackendName | 'none'; fastTraining: boolean; native?: string; failures: string[] };
   executor: { kind: string; workers: number };
+  /**
+   * How the trials compute, the same for every trial of the run: `threadsPerWorker` is the threads of the
+   * native kernels (OMP_NUM_THREADS) in each trial's process. A resume gives its workers this value
+   * whatever its worker count. Absent in runs recorded before it existed, or with an executor that does not say.
+   */
+  execution?: { threadsPerWorker: number };
   failFast: boolean;
   versions: Record<string, string>;
   git: { commit: string | null; dirty: boolean | null };

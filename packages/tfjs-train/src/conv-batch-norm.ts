@@ -44,6 +44,23 @@ function checkFloat32(kernel: string, inputs: Record<string, TensorInfo | undefi
   }
 }
 
+/** Runs the native call; on failure frees the outputs (the engine never sees them) and names the kernel. */
+function guarded(kernel: string, backend: KernelBackend, outputs: TensorInfo[], call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    for (const out of outputs) backend.disposeData(out.dataId);
+    throw new Error(`@lab/tfjs-train ${kernel}: ${(error as Error).message.replace(/^@lab\/tfjs-train native \w+: /, '')}`);
+  }
+}
+
+/** Throws, naming the kernel and input, unless `t` has exactly `shape`. */
+function expectShape(kernel: string, name: string, t: TensorInfo | undefined, shape: number[]): void {
+  if (t != null && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+    throw new Error(`@lab/tfjs-train ${kernel}: input ${name} has shape [${t.shape}], expected [${shape}]`);
+  }
+}
+
 function makeForwardKernel(native: NativeKernels): KernelFunc {
   return (args) => {
     const backend = args.backend as KernelBackend;
@@ -55,6 +72,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
     }
     checkFloat32(CONV_BATCH_NORM, inputs);
     const g = geometryOf(x, filter, a);
+    for (const [name, t] of Object.entries({ scale, offset, movingMean, movingVariance })) expectShape(CONV_BATCH_NORM, name, t, [g.outChannels]);
     const outShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
     const [y, conv, stats, newMovingMean, newMovingVariance] = [
       allocFloat32(backend, outShape),
@@ -65,7 +83,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
     ];
     // Views only after the last allocation: on wasm an allocation may grow and detach the heap.
     const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
-    native.convBatchNormForward(
+    guarded(CONV_BATCH_NORM, backend, [y, conv, stats, newMovingMean, newMovingVariance], () => native.convBatchNormForward(
       {
         x: view(x)!,
         filter: view(filter)!,
@@ -83,7 +101,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
       a.epsilon,
       a.momentum ?? 0.99,
       Boolean(a.relu),
-    );
+    ));
     return [y, conv, stats, newMovingMean, newMovingVariance];
   };
 }
@@ -99,6 +117,10 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
     }
     checkFloat32(CONV_BATCH_NORM_GRAD, inputs);
     const g = geometryOf(x, filter, a);
+    const outShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
+    for (const [name, t] of Object.entries({ dy, conv, y })) expectShape(CONV_BATCH_NORM_GRAD, name, t, outShape);
+    expectShape(CONV_BATCH_NORM_GRAD, 'stats', stats, [2, g.outChannels]);
+    expectShape(CONV_BATCH_NORM_GRAD, 'scale', scale, [g.outChannels]);
     const [dx, dFilter, dScale, dOffset] = [
       allocFloat32(backend, [...x.shape]),
       allocFloat32(backend, [...filter.shape]),
@@ -106,7 +128,7 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
       allocFloat32(backend, [g.outChannels]),
     ];
     const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
-    native.convBatchNormBackward(
+    guarded(CONV_BATCH_NORM_GRAD, backend, [dx, dFilter, dScale, dOffset], () => native.convBatchNormBackward(
       {
         dy: view(dy)!,
         x: view(x)!,
@@ -123,7 +145,7 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
       nativeGeometry(g),
       a.epsilon,
       Boolean(a.relu),
-    );
+    ));
     return [dx, dFilter, dScale, dOffset];
   };
 }
