@@ -47,6 +47,7 @@ describe('selectBackend', () => {
   it("logs whether @lab/tfjs-train's native kernels are in use, and why not", async () => {
     for (const [native, expected] of [
       [{ enabled: true, gemm: 'onednn', threads: 2 }, 'wasm: @lab/tfjs-train native kernels on onednn SGEMM'],
+      [{ enabled: true, gemm: 'builtin', isa: 'avx2', threads: 1, suggestion: 'optional: oneDNN (apt install libdnnl2)' }, 'wasm: @lab/tfjs-train native kernels on builtin SGEMM, avx2'],
       [{ enabled: false, reason: "no C compiler 'cc'" }, "wasm: @lab/tfjs-train no native kernels (no C compiler 'cc'); training on the wasm/JS kernels, ~5x slower"],
     ] as const) {
       const registered = new Set<string>();
@@ -64,6 +65,8 @@ describe('selectBackend', () => {
         },
       });
       expect(logs).toContain(expected);
+      // A library hint is printed once, on a line of its own, and not recorded.
+      if ('suggestion' in native) expect(logs).toContain(`wasm: ${native.suggestion}`);
       // Recorded for run.json and the report, without the "wasm: @lab/tfjs-train " prefix.
       expect(chosen.native).toBe(expected.replace('wasm: @lab/tfjs-train ', ''));
     }

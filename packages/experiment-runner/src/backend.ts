@@ -65,6 +65,8 @@ interface TrainingKernels {
   native?: string;
   /** The native kernels' threads (when enabled). */
   nativeThreads?: number;
+  /** @lab/tfjs-train's one-line hint of a system package that would make it faster (printed once). */
+  suggestion?: string;
 }
 
 /** The threads of the native kernels, from @lab/tfjs-train's install info (when enabled). */
@@ -75,11 +77,11 @@ function nativeThreadsOf(info: unknown): number | undefined {
 
 /** The `native` field of @lab/tfjs-train's install info, described for the run log. */
 function describeNative(info: unknown): string | undefined {
-  const native = (info as { native?: { enabled: boolean; gemm?: string; reason?: string } } | undefined)?.native;
+  const native = (info as { native?: { enabled: boolean; gemm?: string; isa?: string; reason?: string } } | undefined)?.native;
   if (native == null) return undefined;
   // No thread count: worker processes run with their own OMP_NUM_THREADS (config.json's execution.threadsPerWorker).
   return native.enabled
-    ? `native kernels on ${native.gemm} SGEMM`
+    ? `native kernels on ${native.gemm} SGEMM${native.isa ? `, ${native.isa}` : ''}`
     : `no native kernels (${native.reason}); training on the wasm/JS kernels, ~5x slower`;
 }
 
@@ -95,7 +97,14 @@ async function installTrainingKernels(name: 'wasm' | 'cpu', tf: TfCore, load: (s
     if (typeof train.useFastTraining !== 'function') throw new Error('it has no useFastTraining export');
     const info = await train.useFastTraining(name, threads !== undefined ? { threads } : {});
     const nativeThreads = nativeThreadsOf(info);
-    return { installed: true, missing: [], native: describeNative(info), ...(nativeThreads !== undefined ? { nativeThreads } : {}) };
+    const suggestion = (info as { native?: { suggestion?: unknown } }).native?.suggestion;
+    return {
+      installed: true,
+      missing: [],
+      native: describeNative(info),
+      ...(nativeThreads !== undefined ? { nativeThreads } : {}),
+      ...(typeof suggestion === 'string' ? { suggestion } : {}),
+    };
   } catch (error) {
     why = describeImportError('@lab/tfjs-train', error);
   }
@@ -150,6 +159,7 @@ async function attempt(
     native = kernels.native;
     nativeThreads = kernels.nativeThreads;
     if (native != null) logOnce(log, `${name}: @lab/tfjs-train ${native}`);
+    if (kernels.suggestion != null) logOnce(log, `${name}: ${kernels.suggestion}`);
     if (name === 'wasm' && !kernels.installed && kernels.missing.length > 0) {
       const lacking = `it lacks the training kernel${kernels.missing.length === 1 ? '' : 's'} ${listKernels(kernels.missing)} and @lab/tfjs-train's kernels are not installed (${kernels.why})`;
       // Checked before the backend is initialised: in auto mode a backend that cannot train is skipped.

@@ -287,6 +287,9 @@ describe('backend', () => {
     expect(backend).toEqual({ preference: 'cpu', name: 'cpu', fastTraining: true, failures: [] });
     // Which native GEMM trained, or why none did (no C compiler), is recorded too.
     expect(native).toMatch(/^(native kernels on (onednn|openblas|builtin) SGEMM|no native kernels \(.+\))/);
+    // And the threads those kernels computed with in this process (the run's trials ran here: workers 0).
+    const { threadsPerWorker } = readRunConfig(runDir).execution!;
+    expect(Number.isInteger(threadsPerWorker) && threadsPerWorker >= 1).toBe(true);
     expect(readMetrics(runDir)[0].sum).toBe(6);
   });
 });

@@ -79,7 +79,10 @@ static void choose_provider(const char *want) {
     }
   }
   if (any || strcmp(want, "openblas") == 0) {
-    static const char *const names[] = {"libopenblas.so.0", "libopenblas.so", NULL};
+    /* The .dylib paths are Homebrew's (Apple Silicon, then Intel); not tested on macOS here. */
+    static const char *const names[] = {"libopenblas.so.0", "libopenblas.so",
+                                        "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+                                        "/usr/local/opt/openblas/lib/libopenblas.dylib", NULL};
     void *h = open_first(names, provider_path);
     if (h != NULL) {
       cblas_sgemm = (cblas_sgemm_fn)dlsym(h, "cblas_sgemm");

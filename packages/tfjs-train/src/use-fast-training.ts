@@ -56,6 +56,11 @@ export type NativeTrainingInfo =
       tiles: string;
       path: string;
       builtNow: boolean;
+      /**
+       * Where the built-in GEMM runs because no library was found: which system package would
+       * make wide layers faster (one line, for the caller to print once). Absent otherwise.
+       */
+      suggestion?: string;
     }
   | { enabled: false; reason: string };
 
@@ -175,7 +180,31 @@ async function resolveNative(
   }
   const threads = loaded.kernels.setThreads(options.threads ?? (await defaultNativeThreads()));
   const { gemm, library, isa, tiles } = loaded.kernels.info();
-  return { native: loaded.kernels, info: { enabled: true, gemm, library, threads, isa, tiles, path: loaded.path, builtNow: loaded.built } };
+  const suggestion = gemm === 'builtin' && !forcedGemm() ? librarySuggestion() : undefined;
+  return {
+    native: loaded.kernels,
+    info: { enabled: true, gemm, library, threads, isa, tiles, path: loaded.path, builtNow: loaded.built, ...(suggestion ? { suggestion } : {}) },
+  };
+}
+
+/** Whether $LAB_TFJS_TRAIN_GEMM chose the GEMM (then no library suggestion is due). */
+function forcedGemm(): boolean {
+  const want = typeof process !== 'undefined' ? process.env.LAB_TFJS_TRAIN_GEMM : undefined;
+  return want != null && want !== '' && want !== 'auto';
+}
+
+/**
+ * The package that gives the native kernels a faster GEMM for wide layers on this platform. The
+ * built-in GEMM is on par for the lab's narrow models; oneDNN pays off at full ResNet width (see
+ * the README's benchmark).
+ */
+function librarySuggestion(): string | undefined {
+  if (typeof process === 'undefined') return undefined;
+  if (process.platform === 'linux') {
+    return 'optional: oneDNN makes full-width models train faster (Debian/Ubuntu: apt install libdnnl2; or libopenblas0)';
+  }
+  if (process.platform === 'darwin') return 'optional: OpenBLAS makes full-width models train faster (Homebrew: brew install openblas)';
+  return undefined;
 }
 
 interface Installed {
