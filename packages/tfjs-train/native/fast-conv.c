@@ -102,19 +102,26 @@ typedef struct ThreadPool ThreadPool;
 typedef struct {
   float *scratch;
   size_t scratch_floats;
+  /* A second buffer (the fused backward's gradient of the convolution output) that outlives calls:
+   * freshly malloc'ed, an activation-sized buffer came from mmap, and its page faults cost more
+   * than the batch-norm arithmetic on it. */
+  float *activation_scratch;
+  size_t activation_scratch_floats;
   long scratch_limit;
   int threads;
   ThreadPool *pool;
 } Env;
 
-static float *scratch(Env *env, size_t floats) {
-  if (env->scratch_floats < floats) {
-    free(env->scratch);
-    env->scratch = (float *)malloc(floats * sizeof(float));
-    env->scratch_floats = env->scratch == NULL ? 0 : floats;
+static float *grow(float **buffer, size_t *have, size_t floats) {
+  if (*have < floats) {
+    free(*buffer);
+    *buffer = (float *)malloc(floats * sizeof(float));
+    *have = *buffer == NULL ? 0 : floats;
   }
-  return env->scratch;
+  return *buffer;
 }
+
+static float *scratch(Env *env, size_t floats) { return grow(&env->scratch, &env->scratch_floats, floats); }
 
 /* ---------------------------------------------------------------------------------------------
  * A persistent thread pool per environment. Threads started per call cost ~50 us each, more than
@@ -408,6 +415,40 @@ static const GemmTile *choose_tile(long N) {
   return &TILE_WIDE;
 }
 
+/* Packing buffers that live as long as their thread (the caller's, or a pool worker's). Allocated
+ * per call, the 100-200 KB panels of A came from mmap, and the page faults of every small GEMM
+ * cost more than its arithmetic. Slot 0 holds A panels, slot 1 packed B. */
+typedef struct {
+  float *p[2];
+  size_t floats[2];
+} PackBuffers;
+static pthread_key_t pack_key;
+static pthread_once_t pack_key_once = PTHREAD_ONCE_INIT;
+static void pack_buffers_free(void *v) {
+  PackBuffers *b = (PackBuffers *)v;
+  free(b->p[0]);
+  free(b->p[1]);
+  free(b);
+}
+static void pack_key_init(void) { pthread_key_create(&pack_key, pack_buffers_free); }
+
+static float *thread_buffer(int slot, size_t floats) {
+  pthread_once(&pack_key_once, pack_key_init);
+  PackBuffers *b = (PackBuffers *)pthread_getspecific(pack_key);
+  if (b == NULL) {
+    b = (PackBuffers *)calloc(1, sizeof(PackBuffers));
+    if (b == NULL || pthread_setspecific(pack_key, b) != 0) abort();
+  }
+  if (b->floats[slot] < floats) {
+    free(b->p[slot]);
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    b->p[slot] = (float *)aligned_alloc(64, bytes);
+    if (b->p[slot] == NULL) abort();
+    b->floats[slot] = floats;
+  }
+  return b->p[slot];
+}
+
 static void pack_b_slice(const GemmTile *t, char tb, const float *B, long ldb, long k0, long kc, long N, float *out) {
   const long NR = t->nr;
   for (long j0 = 0; j0 < N; j0 += NR) {
@@ -458,8 +499,7 @@ static void gemm_row_blocks(void *arg, long q0, long q1) {
   const GemmTile *t = s->tile;
   const long MR = t->mr, NR = t->nr;
   const direct_tile_fn direct = s->ta == 'T' ? t->direct_t : t->direct_n;
-  float *a = (float *)aligned_alloc(64, sizeof(float) * (size_t)((s->mc + MR - 1) / MR * MR) * GEMM_KC);
-  if (a == NULL) abort();
+  float *a = thread_buffer(0, (size_t)((s->mc + MR - 1) / MR * MR) * GEMM_KC);
   for (long q = q0; q < q1; q++) {
     const long i_start = q * s->mc, rows = s->M - i_start < s->mc ? s->M - i_start : s->mc;
     const long panels = (rows + MR - 1) / MR;
@@ -483,7 +523,6 @@ static void gemm_row_blocks(void *arg, long q0, long q1) {
       }
     }
   }
-  free(a);
 }
 
 static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, float alpha, const float *A, long lda,
@@ -491,8 +530,7 @@ static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, fl
   const GemmTile *tile = choose_tile(N);
   const long MR = tile->mr, NR = tile->nr;
   const long panels = (N + NR - 1) / NR;
-  float *packed_b = (float *)aligned_alloc(64, sizeof(float) * (size_t)panels * GEMM_KC * NR);
-  if (packed_b == NULL) abort();
+  float *packed_b = thread_buffer(1, (size_t)panels * GEMM_KC * NR);
   /* Row blocks of up to 16 panels, smaller when that leaves a thread without a block. Rows never
    * change the arithmetic of another row, so the split is free to follow the thread count. */
   const int threads = env->threads;
@@ -507,7 +545,6 @@ static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, fl
     GemmSlice slice = {tile, ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
     parallel_for(env, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
   }
-  free(packed_b);
 }
 
 static void sgemm(Env *env, char ta, char tb, long M, long N, long K, float alpha, const float *A, long lda,
@@ -1092,7 +1129,7 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
       (long)nw != g.KH * g.KW * g.C * g.CO || ndw != nw || nstats != 2 * C || (scale != NULL && ns != C) ||
       (dx != NULL && ndx != nx) || nds != C || ndo != C || rows == 0)
     return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: array lengths do not match the geometry");
-  float *dconv = (float *)malloc(sizeof(float) * ndy);
+  float *dconv = grow(&state->activation_scratch, &state->activation_scratch_floats, ndy);
   if (dconv == NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
   if (relu) {
     for (size_t i = 0; i < ndy; i++) dconv[i] = y[i] > 0.f ? dy[i] : 0.f;
@@ -1103,7 +1140,6 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
   if (!channel_norm_grad(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset)) error = "out of memory";
   if (error == NULL) error = conv_backprop_filter(state, &g, x, dconv, dw);
   if (error == NULL && dx != NULL) error = conv_backprop_input(state, &g, dconv, w, dx);
-  free(dconv);
   if (error != NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
   return NULL;
 }
@@ -1378,6 +1414,7 @@ static void free_env(napi_env env, void *data, void *hint) {
   Env *state = (Env *)data;
   pool_destroy(state->pool);
   free(state->scratch);
+  free(state->activation_scratch);
   free(state);
 }
 
