@@ -210,19 +210,35 @@ describe('fused conv + batch norm forward of a ResNet-18', () => {
     });
   }
 
-  it('inference mode returns exactly model.apply(x, { training: false }), without the fused ops', (ctx) => {
+  it('inference mode runs fused with the moving statistics: model.apply(x, { training: false })\'s outputs and gradients, statistics unchanged', (ctx) => {
     requireFused(ctx);
     const model = classifier(false, 0.0625).model;
     const { x, labels } = randomBatch(3, 12);
     // One training step first, so the moving statistics are not the initial 0 / 1.
     tf.tidy(() => applyModel(model, x, true));
+    const statsBefore = movingStatistics(model);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const lossOf = (forward: () => tf.Tensor) => () => tf.losses.softmaxCrossEntropy(labels, forward()) as tf.Scalar;
     const { counts, restore } = countFusedCalls();
     try {
-      const [a, b] = tf.tidy(() => [applyModel(model, x, false).dataSync(), (model.apply(x, { training: false }) as tf.Tensor).dataSync()]);
-      expect(Array.from(a)).toEqual(Array.from(b));
-      expect(counts.forward).toBe(0);
+      const fusedOut = tf.tidy(() => applyModel(model, x, false).dataSync());
+      const plainOut = tf.tidy(() => (model.apply(x, { training: false }) as tf.Tensor).dataSync());
+      expect(relativeDiff(fusedOut, plainOut)).toBeLessThan(1e-4);
+      expect(counts.forward).toBe(20);
+      const fusedGrads = tf.variableGrads(lossOf(() => applyModel(model, x, false)), variables);
+      const plainGrads = tf.variableGrads(lossOf(() => model.apply(x, { training: false }) as tf.Tensor), variables);
+      expect(counts.grad).toBe(20);
+      for (const v of variables) {
+        expect(relativeDiff(fusedGrads.grads[v.name].dataSync(), plainGrads.grads[v.name].dataSync()), v.name).toBeLessThan(1e-3);
+      }
+      tf.dispose([fusedGrads.value, plainGrads.value, ...Object.values(fusedGrads.grads), ...Object.values(plainGrads.grads)]);
     } finally {
       restore();
+    }
+    const statsAfter = movingStatistics(model);
+    for (const [name, [mean, variance]] of statsBefore) {
+      expect(Array.from(statsAfter.get(name)![0]), `moving mean ${name}`).toEqual(Array.from(mean));
+      expect(Array.from(statsAfter.get(name)![1]), `moving variance ${name}`).toEqual(Array.from(variance));
     }
     tf.dispose([x, labels]);
     model.dispose();

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 /**
- * Kernel names of @lab/tfjs-train's fused convolution + batch norm (+ ReLU) in training mode
+ * Kernel names of @lab/tfjs-train's fused convolution + batch norm (+ ReLU)
  * (CONV_BATCH_NORM and CONV_BATCH_NORM_GRAD there), looked up by string so this package does not
- * depend on it. Where both are registered for the current backend, a training-mode forward pass
- * runs each conv → PyTorchBatchNorm (→ ReLU) chain of a model as one op: one kernel dispatch
+ * depend on it. Where both are registered for the current backend, a forward pass runs each
+ * conv → PyTorchBatchNorm (→ ReLU) chain of a model as one op: one kernel dispatch
  * forward and one backward instead of ~30, which at the lab's model sizes is most of a step.
  */
 const CONV_BATCH_NORM = 'LabConvBatchNorm';
@@ -179,13 +179,14 @@ export function fusedUnitCount(model: tfl.LayersModel): number {
 }
 
 /**
- * One fused unit in training mode: y = [ReLU](BN_batch(conv(x))), with the layer's moving
- * statistics updated inside the op (where nothing is taped) and the gradient in closed form by
- * the backward kernel.
+ * One fused unit: y = [ReLU](BN(conv(x))). In training mode BN normalises with the batch
+ * statistics and the layer's moving statistics are updated inside the op (where nothing is
+ * taped); in inference mode the moving statistics normalise. The gradient is in closed form by
+ * the backward kernel either way.
  */
-function runFusedUnit(unit: FusedUnit, x: tf.Tensor): tf.Tensor {
+function runFusedUnit(unit: FusedUnit, x: tf.Tensor, training: boolean): tf.Tensor {
   const { bn } = unit;
-  const attrs = { strides: unit.strides, pad: unit.pad, dilations: unit.dilations, epsilon: bn.epsilon, momentum: bn.momentum, relu: unit.relu };
+  const attrs = { strides: unit.strides, pad: unit.pad, dilations: unit.dilations, epsilon: bn.epsilon, momentum: bn.momentum, relu: unit.relu, training };
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[4] as tf.GradSaveFunc;
     const [xIn, filter, scale, offset] = args.slice(0, 4) as tf.Tensor[];
@@ -194,8 +195,10 @@ function runFusedUnit(unit: FusedUnit, x: tf.Tensor): tf.Tensor {
       { x: xIn, filter, scale, offset, movingMean: bn.movingMean.read(), movingVariance: bn.movingVariance.read() },
       attrs as unknown as tf.NamedAttrMap,
     ) as tf.Tensor[];
-    bn.movingMean.write(newMean);
-    bn.movingVariance.write(newVariance);
+    if (training) {
+      bn.movingMean.write(newMean);
+      bn.movingVariance.write(newVariance);
+    }
     save([xIn, filter, conv, y, stats, scale]);
     return {
       value: y,
@@ -213,19 +216,20 @@ function runFusedUnit(unit: FusedUnit, x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * `model.apply(input, { training })`, except that in training mode, where @lab/tfjs-train's fused
- * conv + batch-norm kernels are registered, each conv → PyTorchBatchNorm (→ ReLU) chain runs as one
- * op (a zero-padding layer in front of a 'valid' conv is folded into the conv). Same layers, same
+ * `model.apply(input, { training })`, except that where @lab/tfjs-train's fused conv + batch-norm
+ * kernels are registered, each conv → PyTorchBatchNorm (→ ReLU) chain runs as one op (a
+ * zero-padding layer in front of a 'valid' conv is folded into the conv), in training mode and in
+ * inference mode (evaluation, and the per-sample gradients of gradient probes). Same layers, same
  * weights and moving statistics, same results within float rounding; any graph it does not
  * recognise runs through `model.apply` unchanged.
  */
 export function applyModel(model: tfl.LayersModel, input: tf.Tensor, training: boolean): tf.Tensor {
-  const plan = training && hasFusedConvBatchNorm() && input.dtype === 'float32' ? planOf(model) : null;
+  const plan = hasFusedConvBatchNorm() && input.dtype === 'float32' ? planOf(model) : null;
   if (plan == null) return model.apply(input, { training }) as tf.Tensor;
   const values = new Map<number, tf.Tensor>([[plan.input, input]]);
   for (const step of plan.steps) {
     if (step.kind === 'fused') {
-      values.set(step.output, runFusedUnit(step, values.get(step.input)!));
+      values.set(step.output, runFusedUnit(step, values.get(step.input)!, training));
     } else {
       const inputs = step.inputs.map((id) => values.get(id)!);
       values.set(step.output, step.layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training }) as tf.Tensor);

@@ -995,6 +995,51 @@ static int channel_norm_grad(const float *dy, const float *x, size_t rows, size_
   return 1;
 }
 
+/* The gradient of batch norm with given (moving) statistics, an affine map per channel:
+ * dOffset = sum(dy), dScale = sum(dy * (x - mean)) * r, dx = dy * scale * r; dx may be dy. */
+static int channel_affine_grad(const float *dy, const float *x, size_t rows, size_t C, const float *mean,
+                               const float *var, const float *scale, double eps, float *dx, float *dscale,
+                               float *doffset) {
+  double *acc = (double *)calloc(C * 2, sizeof(double));
+  float *coef = (float *)malloc(sizeof(float) * C * 3);
+  if (acc == NULL || coef == NULL) {
+    free(acc);
+    free(coef);
+    return 0;
+  }
+  double *s1 = acc, *s2 = acc + C;
+  float *a = coef, *p1 = coef + C, *p2 = coef + 2 * C;
+  for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
+    const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
+    memset(p1, 0, sizeof(float) * C * 2);
+    for (size_t r = r0; r < r1; r++) {
+      const float *d = dy + r * C, *xr = x + r * C;
+      for (size_t c = 0; c < C; c++) {
+        p1[c] += d[c];
+        p2[c] += d[c] * (xr[c] - mean[c]);
+      }
+    }
+    for (size_t c = 0; c < C; c++) {
+      s1[c] += p1[c];
+      s2[c] += p2[c];
+    }
+  }
+  for (size_t c = 0; c < C; c++) {
+    const double rr = 1.0 / sqrt((double)var[c] + eps);
+    doffset[c] = (float)s1[c];
+    dscale[c] = (float)(s2[c] * rr);
+    a[c] = (float)((scale == NULL ? 1.0 : scale[c]) * rr);
+  }
+  for (size_t r = 0; r < rows; r++) {
+    const float *d = dy + r * C;
+    float *o = dx + r * C;
+    for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c];
+  }
+  free(acc);
+  free(coef);
+  return 1;
+}
+
 /* conv2dForward(x, filter, y, geom, bias | null, activation, leakyAlpha) */
 static napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   ARGS(7);
@@ -1072,12 +1117,12 @@ static int get_f32_prop(napi_env env, napi_value obj, const char *name, float **
  * moving statistics new = old - (old - batch) * (1 - momentum), the variance's batch value
  * unbiased (x n/(n-1)) as PyTorch does. One call instead of ~10 kernel dispatches. */
 static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  ARGS(6);
   float *x, *w, *scale, *offset, *mm, *mv, *y, *conv, *stats, *nmm, *nmv;
   size_t nx, nw, ns, no, nmm_, nmv_, ny, nconv, nstats, nnmm, nnmv;
   Geom g;
   double eps, momentum;
-  bool relu;
+  bool relu, training;
   if (!get_f32_prop(env, argv[0], "x", &x, &nx, 0) || !get_f32_prop(env, argv[0], "filter", &w, &nw, 0) ||
       !get_f32_prop(env, argv[0], "scale", &scale, &ns, 1) || !get_f32_prop(env, argv[0], "offset", &offset, &no, 1) ||
       !get_f32_prop(env, argv[0], "movingMean", &mm, &nmm_, 0) ||
@@ -1086,13 +1131,23 @@ static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
       !get_f32_prop(env, argv[0], "newMovingMean", &nmm, &nnmm, 0) ||
       !get_f32_prop(env, argv[0], "newMovingVariance", &nmv, &nnmv, 0) || !get_geom(env, argv[1], &g) ||
       napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_double(env, argv[3], &momentum) != napi_ok ||
-      napi_get_value_bool(env, argv[4], &relu) != napi_ok)
-    return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: expected ({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats, newMovingMean, newMovingVariance }, Int32Array(15) geometry, epsilon, momentum, relu)");
+      napi_get_value_bool(env, argv[4], &relu) != napi_ok || napi_get_value_bool(env, argv[5], &training) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: expected ({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats, newMovingMean, newMovingVariance }, Int32Array(15) geometry, epsilon, momentum, relu, training)");
   const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
   if ((long)nx != g.B * g.H * g.W * g.C || (long)nw != g.KH * g.KW * g.C * g.CO || ny != rows * C || nconv != ny ||
       nstats != 2 * C || (scale != NULL && ns != C) || (offset != NULL && no != C) || nmm_ != C || nmv_ != C ||
       nnmm != C || nnmv != C || rows == 0)
     return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: array lengths do not match the geometry");
+  if (!training) {
+    /* Inference: the moving statistics normalise, and stay as they are. */
+    memcpy(stats, mm, sizeof(float) * C);
+    memcpy(stats + C, mv, sizeof(float) * C);
+    memcpy(nmm, mm, sizeof(float) * C);
+    memcpy(nmv, mv, sizeof(float) * C);
+    if (conv_forward(state, &g, x, w, conv) != NULL || !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu, y))
+      return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: out of memory");
+    return NULL;
+  }
   if (conv_forward(state, &g, x, w, conv) != NULL || !channel_stats(conv, rows, C, stats, stats + C) ||
       !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu, y))
     return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: out of memory");
@@ -1110,20 +1165,21 @@ static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
  * dOffset }, geom, epsilon, relu): the gradients of convBatchNormForward's y (through the batch
  * statistics); dx null skips the input gradient. */
 static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(5);
   float *dy, *x, *w, *conv, *y, *stats, *scale, *dx, *dw, *dscale, *doffset;
   size_t ndy, nx, nw, nconv, ny, nstats, ns, ndx, ndw, nds, ndo;
   Geom g;
   double eps;
-  bool relu;
+  bool relu, training;
   if (!get_f32_prop(env, argv[0], "dy", &dy, &ndy, 0) || !get_f32_prop(env, argv[0], "x", &x, &nx, 0) ||
       !get_f32_prop(env, argv[0], "filter", &w, &nw, 0) || !get_f32_prop(env, argv[0], "conv", &conv, &nconv, 0) ||
       !get_f32_prop(env, argv[0], "y", &y, &ny, 0) || !get_f32_prop(env, argv[0], "stats", &stats, &nstats, 0) ||
       !get_f32_prop(env, argv[0], "scale", &scale, &ns, 1) || !get_f32_prop(env, argv[0], "dx", &dx, &ndx, 1) ||
       !get_f32_prop(env, argv[0], "dFilter", &dw, &ndw, 0) || !get_f32_prop(env, argv[0], "dScale", &dscale, &nds, 0) ||
       !get_f32_prop(env, argv[0], "dOffset", &doffset, &ndo, 0) || !get_geom(env, argv[1], &g) ||
-      napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_bool(env, argv[3], &relu) != napi_ok)
-    return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: expected ({ dy, x, filter, conv, y, stats, scale, dx, dFilter, dScale, dOffset }, Int32Array(15) geometry, epsilon, relu)");
+      napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_bool(env, argv[3], &relu) != napi_ok ||
+      napi_get_value_bool(env, argv[4], &training) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: expected ({ dy, x, filter, conv, y, stats, scale, dx, dFilter, dScale, dOffset }, Int32Array(15) geometry, epsilon, relu, training)");
   const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
   if (ndy != rows * C || nconv != ndy || ny != ndy || (long)nx != g.B * g.H * g.W * g.C ||
       (long)nw != g.KH * g.KW * g.C * g.CO || ndw != nw || nstats != 2 * C || (scale != NULL && ns != C) ||
@@ -1137,7 +1193,8 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
     memcpy(dconv, dy, sizeof(float) * ndy);
   }
   const char *error = NULL;
-  if (!channel_norm_grad(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset)) error = "out of memory";
+  if (!(training ? channel_norm_grad : channel_affine_grad)(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset))
+    error = "out of memory";
   if (error == NULL) error = conv_backprop_filter(state, &g, x, dconv, dw);
   if (error == NULL && dx != NULL) error = conv_backprop_input(state, &g, dconv, w, dx);
   if (error != NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");

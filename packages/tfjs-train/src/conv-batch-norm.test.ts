@@ -505,6 +505,55 @@ describe('LabConvBatchNormGrad', () => {
   });
 });
 
+describe('inference mode (training: false)', () => {
+  /** The stock composition with the moving statistics: conv → (conv − moving mean)/sqrt(moving var + ε)·scale + offset → ReLU. */
+  function stockInference(c: Case, d: CaseData, x: tf.Tensor, w: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor): tf.Tensor {
+    const conv = tf.conv2d(x as tf.Tensor4D, dilateFilter(w as tf.Tensor4D, c.dilations), c.strides, c.pad, 'NHWC', 1);
+    const y = tf.add(tf.mul(tf.div(tf.sub(conv, tf.tensor1d(d.movingMean)), tf.sqrt(tf.add(tf.tensor1d(d.movingVariance), c.epsilon))), scale), offset);
+    return c.relu ? tf.relu(y) : y;
+  }
+
+  it('normalises with the moving statistics, returns them unchanged, and its gradient is autodiff of the stock ops', async (ctx) => {
+    const k = requireNative(ctx);
+    for (const [i, c] of CASES.filter((x) => x.affine).slice(0, 4).entries()) {
+      const d = caseData(c, 700 + i);
+      const co = c.filterShape[3];
+      for (const backendName of ['wasm', 'cpu']) {
+        const attrs = { ...attrsOf(c), training: false };
+        const [y, , stats, newMean, newVariance] = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), forwardInputs(c, d), attrs);
+        expect(Array.from(newMean.values)).toEqual(Array.from(d.movingMean));
+        expect(Array.from(newVariance.values)).toEqual(Array.from(d.movingVariance));
+        expect(Array.from(stats.values)).toEqual([...d.movingMean, ...d.movingVariance]);
+        await tf.setBackend('cpu');
+        const [expectedY, ...expectedGrads] = tf.tidy(() => {
+          const x = tf.tensor4d(d.x, c.xShape);
+          const w = tf.tensor4d(d.w, c.filterShape);
+          const scale = tf.tensor1d(d.scale!);
+          const offset = tf.tensor1d(d.offset!);
+          const r = tf.tensor(d.r);
+          const yRef = stockInference(c, d, x, w, scale, offset);
+          const f = (xv: tf.Tensor, wv: tf.Tensor, sv: tf.Tensor, ov: tf.Tensor) => tf.sum(tf.mul(tf.reshape(stockInference(c, d, xv, wv, sv, ov), [-1]), r)) as tf.Scalar;
+          const grads = tf.grads(f as (...args: tf.Tensor[]) => tf.Scalar)([x, w, scale, offset]);
+          return [yRef, ...grads].map((t) => t.dataSync() as Float32Array);
+        });
+        expect(relativeError(y.values, expectedY), `y ${backendName} ${describeCase(c)}`).toBeLessThan(1e-5);
+        const [yOut, conv] = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), forwardInputs(c, d), attrs);
+        const { momentum: _unused, ...gradAttrs } = attrs;
+        const grads = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM_GRAD, backendName, k), {
+          dy: { values: d.r, shape: yOut.shape },
+          x: { values: d.x, shape: c.xShape },
+          filter: { values: d.w, shape: c.filterShape },
+          conv,
+          y: yOut,
+          stats,
+          scale: { values: d.scale!, shape: [co] },
+        }, gradAttrs);
+        grads.forEach((g, j) => expect(relativeError(g.values, expectedGrads[j]), `${['dx', 'dFilter', 'dScale', 'dOffset'][j]} ${backendName} ${describeCase(c)}`).toBeLessThan(1e-4));
+      }
+    }
+  });
+});
+
 describe('determinism', () => {
   it('gives bit-identical forward and gradient outputs on 1, 2 and 3 threads', async (ctx) => {
     const k = requireNative(ctx);

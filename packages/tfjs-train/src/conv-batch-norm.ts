@@ -18,9 +18,12 @@ import { nativeGeometry } from './native-conv';
  *   [y, conv, stats [2, CO] = [mean; biased variance] of conv, newMovingMean, newMovingVariance],
  *   with conv = x ⋆ filter, y = (conv − mean)/sqrt(variance + ε)·scale + offset (then max(·, 0)),
  *   and the moving variance updated with the unbiased batch variance (× n/(n−1)) as PyTorch does.
+ *   Attr training false (inference): the moving statistics normalise (stats = them) and come back
+ *   unchanged.
  * `LabConvBatchNormGrad`: inputs dy, x, filter, conv, y, stats, scale (optional); attrs strides,
- *   pad, dilations, epsilon, relu -> [dx, dFilter, dScale, dOffset], the gradient of y through
- *   the batch statistics (mean and variance are functions of x).
+ *   pad, dilations, epsilon, relu, training -> [dx, dFilter, dScale, dOffset], the gradient of y
+ *   through the batch statistics (mean and variance are functions of x), or with training false
+ *   through the fixed affine normalisation (per-sample gradients of a trained model).
  */
 export const CONV_BATCH_NORM = 'LabConvBatchNorm';
 export const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
@@ -32,6 +35,8 @@ interface ConvBatchNormAttrs {
   epsilon: number;
   momentum?: number;
   relu: boolean;
+  /** false: normalise with the moving statistics (inference; they stay as they are). Default true. */
+  training?: boolean;
 }
 
 function geometryOf(x: TensorInfo, filter: TensorInfo, a: ConvBatchNormAttrs) {
@@ -101,6 +106,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
       a.epsilon,
       a.momentum ?? 0.99,
       Boolean(a.relu),
+      a.training !== false,
     ));
     return [y, conv, stats, newMovingMean, newMovingVariance];
   };
@@ -145,6 +151,7 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
       nativeGeometry(g),
       a.epsilon,
       Boolean(a.relu),
+      a.training !== false,
     ));
     return [dx, dFilter, dScale, dOffset];
   };

@@ -43,6 +43,7 @@ export interface NativeKernels {
     epsilon: number,
     momentum: number,
     relu: boolean,
+    training: boolean,
   ): void;
   convBatchNormBackward(
     arrays: {
@@ -61,6 +62,7 @@ export interface NativeKernels {
     geometry: Int32Array,
     epsilon: number,
     relu: boolean,
+    training: boolean,
   ): void;
   adamUpdate: AdamUpdateFn;
   batchNormStats: BatchNormStatsFn;
