@@ -44,6 +44,10 @@ interface FusedUnit {
   conv: ConvLayerLike;
   bn: BatchNormLayerLike;
   relu: boolean;
+  /** The other input of an Add after the BN (a residual block's shortcut), added before the ReLU. */
+  residual: number | null;
+  /** The layers the unit replaces; it runs where the last of them ran. */
+  absorbed: LayerLike[];
   pad: Pad;
   strides: [number, number];
   dilations: [number, number];
@@ -84,7 +88,8 @@ function fusableChain(
   consumers: Map<number, LayerLike[]>,
   producer: Map<number, LayerLike>,
   modelOutputs: Set<number>,
-): Omit<FusedUnit, 'kind'> | null {
+  taken: Set<LayerLike>,
+): Omit<FusedUnit, 'kind' | 'absorbed'> & { layers: LayerLike[] } | null {
   const config = conv.getConfig();
   if (config.useBias || (config.activation != null && config.activation !== 'linear') || !isChannelsLast(config)) return null;
   const only = (id: number): LayerLike | null => {
@@ -96,10 +101,29 @@ function fusableChain(
   if (bn == null || bn.getClassName() !== 'PyTorchBatchNorm' || bn.inboundNodes[0].inputTensors.length !== 1) return null;
   if (bn.gamma == null || bn.beta == null || (bn.axis !== -1 && bn.axis !== 3)) return null;
   let output = bn.inboundNodes[0].outputTensors[0].id;
-  const next = only(output);
-  const relu = next != null && next.getClassName() === 'Activation' && next.getConfig().activation === 'relu';
-  if (relu) output = next!.inboundNodes[0].outputTensors[0].id;
-
+  const layers: LayerLike[] = [conv, bn];
+  const isRelu = (l: LayerLike | null) => l != null && l.getClassName() === 'Activation' && l.getConfig().activation === 'relu';
+  let next = only(output);
+  let residual: number | null = null;
+  // conv → BN → Add(·, shortcut) → ReLU: the shortcut joins the unit (the end of a residual block),
+  // unless another unit took that Add (the shortcut branch's own conv → BN then ends at its BN).
+  if (next != null && next.getClassName() === 'Add' && next.inboundNodes[0].inputTensors.length === 2 && !taken.has(next)) {
+    const after = only(next.inboundNodes[0].outputTensors[0].id);
+    if (isRelu(after)) {
+      const ids = next.inboundNodes[0].inputTensors.map((t) => t.id);
+      residual = ids[0] === output ? ids[1] : ids[0];
+      layers.push(next);
+      output = next.inboundNodes[0].outputTensors[0].id;
+      next = after;
+    }
+  }
+  const relu = isRelu(next);
+  if (relu) {
+    layers.push(next!);
+    output = next!.inboundNodes[0].outputTensors[0].id;
+  } else if (residual != null) {
+    return null;
+  }
   let input = conv.inboundNodes[0].inputTensors[0].id;
   let pad: Pad = config.padding === 'same' ? 'same' : 'valid';
   const padLayer = producer.get(input);
@@ -109,12 +133,15 @@ function fusableChain(
     if (isChannelsLast(padConfig)) {
       pad = [[0, 0], [top, bottom], [left, right], [0, 0]];
       input = padLayer.inboundNodes[0].inputTensors[0].id;
+      layers.push(padLayer);
     }
   }
   return {
     conv: conv as ConvLayerLike,
     bn,
     relu,
+    residual,
+    layers,
     pad,
     strides: pair(config.strides, 1),
     dilations: pair(config.dilationRate, 1),
@@ -134,32 +161,37 @@ function buildPlan(model: tfl.LayersModel): Plan | null {
     for (const t of layer.inboundNodes[0].inputTensors) consumers.set(t.id, [...(consumers.get(t.id) ?? []), layer]);
   }
   const modelOutputs = new Set(model.outputs.map((t) => t.id));
+  // Each unit runs where the last layer it replaces ran: by then its input and its shortcut exist.
+  const unitAt = new Map<LayerLike, FusedUnit>();
   const absorbed = new Set<LayerLike>();
-  const units = new Map<LayerLike, FusedUnit>();
+  let fusedUnits = 0;
   for (const layer of layers) {
-    if (layer.getClassName() !== 'Conv2D') continue;
-    const chain = fusableChain(layer, consumers, producer, modelOutputs);
-    if (chain == null) continue;
-    units.set(layer, { kind: 'fused', ...chain });
-    absorbed.add(chain.bn);
-    if (chain.relu) absorbed.add(consumers.get(chain.bn.inboundNodes[0].outputTensors[0].id)![0]);
-    if (Array.isArray(chain.pad)) absorbed.add(producer.get(layer.inboundNodes[0].inputTensors[0].id)!);
+    if (layer.getClassName() !== 'Conv2D' || absorbed.has(layer)) continue;
+    const chain = fusableChain(layer, consumers, producer, modelOutputs, absorbed);
+    if (chain == null || chain.layers.some((l) => absorbed.has(l))) continue;
+    const { layers: replaced, ...rest } = chain;
+    for (const l of replaced) absorbed.add(l);
+    const last = layers.filter((l) => replaced.includes(l)).pop()!;
+    unitAt.set(last, { kind: 'fused', ...rest, absorbed: replaced });
+    fusedUnits++;
   }
-  if (units.size === 0) return null;
+  if (fusedUnits === 0) return null;
   const steps: Step[] = [];
   for (const layer of layers) {
+    const unit = unitAt.get(layer);
+    if (unit != null) {
+      steps.push(unit);
+      continue;
+    }
     if (layer.getClassName() === 'InputLayer' || absorbed.has(layer)) continue;
-    const unit = units.get(layer);
-    steps.push(
-      unit ?? {
-        kind: 'layer',
-        layer,
-        inputs: layer.inboundNodes[0].inputTensors.map((t) => t.id),
-        output: layer.inboundNodes[0].outputTensors[0].id,
-      },
-    );
+    steps.push({
+      kind: 'layer',
+      layer,
+      inputs: layer.inboundNodes[0].inputTensors.map((t) => t.id),
+      output: layer.inboundNodes[0].outputTensors[0].id,
+    });
   }
-  return { input: model.inputs[0].id, output: model.outputs[0].id, steps, fusedUnits: units.size };
+  return { input: model.inputs[0].id, output: model.outputs[0].id, steps, fusedUnits };
 }
 
 function planOf(model: tfl.LayersModel): Plan | null {
@@ -173,7 +205,7 @@ export function hasFusedConvBatchNorm(): boolean {
   return tf.getKernel(CONV_BATCH_NORM, backend) != null && tf.getKernel(CONV_BATCH_NORM_GRAD, backend) != null;
 }
 
-/** How many conv–BN(–ReLU) chains of `model` the fused path would run as one op each (0: none, or a graph it does not handle). */
+/** How many conv–BN(–Add–ReLU) chains of `model` the fused path would run as one op each (0: none, or a graph it does not handle). */
 export function fusedUnitCount(model: tfl.LayersModel): number {
   return planOf(model)?.fusedUnits ?? 0;
 }
@@ -184,15 +216,33 @@ export function fusedUnitCount(model: tfl.LayersModel): number {
  * taped); in inference mode the moving statistics normalise. The gradient is in closed form by
  * the backward kernel either way.
  */
-function runFusedUnit(unit: FusedUnit, x: tf.Tensor, training: boolean): tf.Tensor {
+function runFusedUnit(unit: FusedUnit, x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
   const { bn } = unit;
-  const attrs = { strides: unit.strides, pad: unit.pad, dilations: unit.dilations, epsilon: bn.epsilon, momentum: bn.momentum, relu: unit.relu, training };
+  const attrs = {
+    strides: unit.strides,
+    pad: unit.pad,
+    dilations: unit.dilations,
+    epsilon: bn.epsilon,
+    momentum: bn.momentum,
+    relu: unit.relu,
+    training,
+    residual: residual != null,
+  };
+  const inputs = [x, unit.conv.kernel.read(), bn.gamma!.read(), bn.beta!.read(), ...(residual != null ? [residual] : [])];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const save = args[4] as tf.GradSaveFunc;
-    const [xIn, filter, scale, offset] = args.slice(0, 4) as tf.Tensor[];
+    const save = args[inputs.length] as tf.GradSaveFunc;
+    const [xIn, filter, scale, offset, shortcut] = args.slice(0, inputs.length) as tf.Tensor[];
     const [y, conv, stats, newMean, newVariance] = tf.engine().runKernel(
       CONV_BATCH_NORM,
-      { x: xIn, filter, scale, offset, movingMean: bn.movingMean.read(), movingVariance: bn.movingVariance.read() },
+      {
+        x: xIn,
+        filter,
+        scale,
+        offset,
+        movingMean: bn.movingMean.read(),
+        movingVariance: bn.movingVariance.read(),
+        ...(shortcut != null ? { residual: shortcut } : {}),
+      },
       attrs as unknown as tf.NamedAttrMap,
     ) as tf.Tensor[];
     if (training) {
@@ -212,13 +262,14 @@ function runFusedUnit(unit: FusedUnit, x: tf.Tensor, training: boolean): tf.Tens
       },
     };
   });
-  return op(x, unit.conv.kernel.read(), bn.gamma!.read(), bn.beta!.read());
+  return op(...inputs);
 }
 
 /**
  * `model.apply(input, { training })`, except that where @lab/tfjs-train's fused conv + batch-norm
  * kernels are registered, each conv → PyTorchBatchNorm (→ ReLU) chain runs as one op (a
- * zero-padding layer in front of a 'valid' conv is folded into the conv), in training mode and in
+ * zero-padding layer in front of a 'valid' conv is folded into the conv, and a residual block's
+ * Add + ReLU after its last batch norm joins that op), in training mode and in
  * inference mode (evaluation, and the per-sample gradients of gradient probes). Same layers, same
  * weights and moving statistics, same results within float rounding; any graph it does not
  * recognise runs through `model.apply` unchanged.
@@ -229,7 +280,7 @@ export function applyModel(model: tfl.LayersModel, input: tf.Tensor, training: b
   const values = new Map<number, tf.Tensor>([[plan.input, input]]);
   for (const step of plan.steps) {
     if (step.kind === 'fused') {
-      values.set(step.output, runFusedUnit(step, values.get(step.input)!, training));
+      values.set(step.output, runFusedUnit(step, values.get(step.input)!, step.residual != null ? values.get(step.residual)! : null, training));
     } else {
       const inputs = step.inputs.map((id) => values.get(id)!);
       values.set(step.output, step.layer.apply(inputs.length === 1 ? inputs[0] : inputs, { training }) as tf.Tensor);

@@ -1111,15 +1111,30 @@ static int get_f32_prop(napi_env env, napi_value obj, const char *name, float **
   return get_f32(env, v, data, length);
 }
 
+/* y += residual, then max(y, 0) when `relu` (a ResNet block's shortcut and final ReLU). */
+static void add_residual(float *y, const float *residual, size_t n, int relu) {
+  if (residual == NULL) return;
+  if (relu) {
+    for (size_t i = 0; i < n; i++) {
+      const float v = y[i] + residual[i];
+      y[i] = v > 0.f ? v : 0.f;
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) y[i] += residual[i];
+  }
+}
+
 /* convBatchNormForward({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats,
- * newMovingMean, newMovingVariance }, geom, epsilon, momentum, relu): conv = x * filter; batch
- * statistics of conv (stats = [mean; biased variance]); y = batch-normalised conv (then ReLU);
+ * newMovingMean, newMovingVariance, residual | null }, geom, epsilon, momentum, relu, training):
+ * conv = x * filter; batch
+ * statistics of conv (stats = [mean; biased variance]); y = batch-normalised conv, plus residual
+ * where given, then ReLU; training false normalises with the moving statistics instead;
  * moving statistics new = old - (old - batch) * (1 - momentum), the variance's batch value
  * unbiased (x n/(n-1)) as PyTorch does. One call instead of ~10 kernel dispatches. */
 static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
   ARGS(6);
-  float *x, *w, *scale, *offset, *mm, *mv, *y, *conv, *stats, *nmm, *nmv;
-  size_t nx, nw, ns, no, nmm_, nmv_, ny, nconv, nstats, nnmm, nnmv;
+  float *x, *w, *scale, *offset, *mm, *mv, *y, *conv, *stats, *nmm, *nmv, *residual;
+  size_t nx, nw, ns, no, nmm_, nmv_, ny, nconv, nstats, nnmm, nnmv, nres;
   Geom g;
   double eps, momentum;
   bool relu, training;
@@ -1129,14 +1144,15 @@ static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
       !get_f32_prop(env, argv[0], "movingVariance", &mv, &nmv_, 0) || !get_f32_prop(env, argv[0], "y", &y, &ny, 0) ||
       !get_f32_prop(env, argv[0], "conv", &conv, &nconv, 0) || !get_f32_prop(env, argv[0], "stats", &stats, &nstats, 0) ||
       !get_f32_prop(env, argv[0], "newMovingMean", &nmm, &nnmm, 0) ||
-      !get_f32_prop(env, argv[0], "newMovingVariance", &nmv, &nnmv, 0) || !get_geom(env, argv[1], &g) ||
+      !get_f32_prop(env, argv[0], "newMovingVariance", &nmv, &nnmv, 0) ||
+      !get_f32_prop(env, argv[0], "residual", &residual, &nres, 1) || !get_geom(env, argv[1], &g) ||
       napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_double(env, argv[3], &momentum) != napi_ok ||
       napi_get_value_bool(env, argv[4], &relu) != napi_ok || napi_get_value_bool(env, argv[5], &training) != napi_ok)
     return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: expected ({ x, filter, scale, offset, movingMean, movingVariance, y, conv, stats, newMovingMean, newMovingVariance }, Int32Array(15) geometry, epsilon, momentum, relu, training)");
   const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
   if ((long)nx != g.B * g.H * g.W * g.C || (long)nw != g.KH * g.KW * g.C * g.CO || ny != rows * C || nconv != ny ||
       nstats != 2 * C || (scale != NULL && ns != C) || (offset != NULL && no != C) || nmm_ != C || nmv_ != C ||
-      nnmm != C || nnmv != C || rows == 0)
+      nnmm != C || nnmv != C || rows == 0 || (residual != NULL && nres != ny))
     return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: array lengths do not match the geometry");
   if (!training) {
     /* Inference: the moving statistics normalise, and stay as they are. */
@@ -1144,13 +1160,16 @@ static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
     memcpy(stats + C, mv, sizeof(float) * C);
     memcpy(nmm, mm, sizeof(float) * C);
     memcpy(nmv, mv, sizeof(float) * C);
-    if (conv_forward(state, &g, x, w, conv) != NULL || !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu, y))
+    if (conv_forward(state, &g, x, w, conv) != NULL ||
+        !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu && residual == NULL, y))
       return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: out of memory");
+    add_residual(y, residual, ny, relu);
     return NULL;
   }
   if (conv_forward(state, &g, x, w, conv) != NULL || !channel_stats(conv, rows, C, stats, stats + C) ||
-      !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu, y))
+      !channel_normalise(conv, rows, C, stats, stats + C, scale, offset, eps, relu && residual == NULL, y))
     return throw_msg(env, "@lab/tfjs-train native convBatchNormForward: out of memory");
+  add_residual(y, residual, ny, relu);
   /* Same arithmetic as the unfused layer's float32 ops: old - (old - batch) * decay. */
   const float decay = (float)(1 - momentum);
   const float unbias = rows > 1 ? (float)((double)rows / (double)(rows - 1)) : 1.f;
@@ -1162,12 +1181,13 @@ static napi_value ConvBatchNormForward(napi_env env, napi_callback_info info) {
 }
 
 /* convBatchNormBackward({ dy, x, filter, conv, y, stats, scale, dx | null, dFilter, dScale,
- * dOffset }, geom, epsilon, relu): the gradients of convBatchNormForward's y (through the batch
- * statistics); dx null skips the input gradient. */
+ * dOffset, dResidual | null }, geom, epsilon, relu, training): the gradients of
+ * convBatchNormForward's y (through the batch statistics when training); dx null skips the input
+ * gradient; dResidual receives the gradient of a residual input. */
 static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
   ARGS(5);
-  float *dy, *x, *w, *conv, *y, *stats, *scale, *dx, *dw, *dscale, *doffset;
-  size_t ndy, nx, nw, nconv, ny, nstats, ns, ndx, ndw, nds, ndo;
+  float *dy, *x, *w, *conv, *y, *stats, *scale, *dx, *dw, *dscale, *doffset, *dres;
+  size_t ndy, nx, nw, nconv, ny, nstats, ns, ndx, ndw, nds, ndo, ndres;
   Geom g;
   double eps;
   bool relu, training;
@@ -1176,14 +1196,15 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
       !get_f32_prop(env, argv[0], "y", &y, &ny, 0) || !get_f32_prop(env, argv[0], "stats", &stats, &nstats, 0) ||
       !get_f32_prop(env, argv[0], "scale", &scale, &ns, 1) || !get_f32_prop(env, argv[0], "dx", &dx, &ndx, 1) ||
       !get_f32_prop(env, argv[0], "dFilter", &dw, &ndw, 0) || !get_f32_prop(env, argv[0], "dScale", &dscale, &nds, 0) ||
-      !get_f32_prop(env, argv[0], "dOffset", &doffset, &ndo, 0) || !get_geom(env, argv[1], &g) ||
+      !get_f32_prop(env, argv[0], "dOffset", &doffset, &ndo, 0) ||
+      !get_f32_prop(env, argv[0], "dResidual", &dres, &ndres, 1) || !get_geom(env, argv[1], &g) ||
       napi_get_value_double(env, argv[2], &eps) != napi_ok || napi_get_value_bool(env, argv[3], &relu) != napi_ok ||
       napi_get_value_bool(env, argv[4], &training) != napi_ok)
     return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: expected ({ dy, x, filter, conv, y, stats, scale, dx, dFilter, dScale, dOffset }, Int32Array(15) geometry, epsilon, relu, training)");
   const size_t C = (size_t)g.CO, rows = (size_t)(g.B * g.OH * g.OW);
   if (ndy != rows * C || nconv != ndy || ny != ndy || (long)nx != g.B * g.H * g.W * g.C ||
       (long)nw != g.KH * g.KW * g.C * g.CO || ndw != nw || nstats != 2 * C || (scale != NULL && ns != C) ||
-      (dx != NULL && ndx != nx) || nds != C || ndo != C || rows == 0)
+      (dx != NULL && ndx != nx) || nds != C || ndo != C || rows == 0 || (dres != NULL && ndres != ndy))
     return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: array lengths do not match the geometry");
   float *dconv = grow(&state->activation_scratch, &state->activation_scratch_floats, ndy);
   if (dconv == NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
@@ -1192,6 +1213,8 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
   } else {
     memcpy(dconv, dy, sizeof(float) * ndy);
   }
+  /* The shortcut was added before the ReLU: its gradient is the masked dy itself. */
+  if (dres != NULL) memcpy(dres, dconv, sizeof(float) * ndy);
   const char *error = NULL;
   if (!(training ? channel_norm_grad : channel_affine_grad)(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset))
     error = "out of memory";

@@ -519,7 +519,7 @@ describe('inference mode (training: false)', () => {
       const d = caseData(c, 700 + i);
       const co = c.filterShape[3];
       for (const backendName of ['wasm', 'cpu']) {
-        const attrs = { ...attrsOf(c), training: false };
+        const attrs: Record<string, unknown> = { ...attrsOf(c), training: false };
         const [y, , stats, newMean, newVariance] = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), forwardInputs(c, d), attrs);
         expect(Array.from(newMean.values)).toEqual(Array.from(d.movingMean));
         expect(Array.from(newVariance.values)).toEqual(Array.from(d.movingVariance));
@@ -549,6 +549,49 @@ describe('inference mode (training: false)', () => {
           scale: { values: d.scale!, shape: [co] },
         }, gradAttrs);
         grads.forEach((g, j) => expect(relativeError(g.values, expectedGrads[j]), `${['dx', 'dFilter', 'dScale', 'dOffset'][j]} ${backendName} ${describeCase(c)}`).toBeLessThan(1e-4));
+      }
+    }
+  });
+});
+
+describe('residual input (a ResNet block\'s shortcut, added before the ReLU)', () => {
+  it('y = relu(BN(conv) + residual); dResidual and the other gradients equal autodiff of the stock ops', async (ctx) => {
+    const k = requireNative(ctx);
+    for (const [i, c] of CASES.filter((x) => x.affine).slice(0, 3).entries()) {
+      const d = caseData(c, 900 + i);
+      const co = c.filterShape[3];
+      const g = geometry(c);
+      const outShape = [g.B, g.OH, g.OW, co];
+      const residual = randomValues(seededRandom(950 + i), d.r.length);
+      await tf.setBackend('cpu');
+      const [expectedY, ...expectedGrads] = tf.tidy(() => {
+        const f = (xv: tf.Tensor, wv: tf.Tensor, sv: tf.Tensor, ov: tf.Tensor, rv: tf.Tensor) => {
+          const { y } = stockForward({ ...c, relu: false }, xv as tf.Tensor4D, wv as tf.Tensor4D, sv, ov, true);
+          const sum = tf.add(y, rv);
+          return c.relu ? tf.relu(sum) : sum;
+        };
+        const args = [tf.tensor4d(d.x, c.xShape), tf.tensor4d(d.w, c.filterShape), tf.tensor1d(d.scale!), tf.tensor1d(d.offset!), tf.tensor(residual, outShape)];
+        const r = tf.tensor(d.r);
+        const yRef = f(...(args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]));
+        const loss = (...a: tf.Tensor[]) => tf.sum(tf.mul(tf.reshape(f(...(a as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])), [-1]), r)) as tf.Scalar;
+        return [yRef, ...tf.grads(loss)(args)].map((t) => t.dataSync() as Float32Array);
+      });
+      for (const backendName of ['wasm', 'cpu']) {
+        const inputs = { ...forwardInputs(c, d), residual: { values: residual, shape: outShape } };
+        const [y, conv, stats] = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), inputs, attrsOf(c));
+        expect(relativeError(y.values, expectedY), `y ${backendName} ${describeCase(c)}`).toBeLessThan(1e-5);
+        const { momentum: _unused, ...gradAttrs } = attrsOf(c);
+        const grads = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM_GRAD, backendName, k), {
+          dy: { values: d.r, shape: y.shape },
+          x: { values: d.x, shape: c.xShape },
+          filter: { values: d.w, shape: c.filterShape },
+          conv,
+          y,
+          stats,
+          scale: { values: d.scale!, shape: [co] },
+        }, { ...gradAttrs, residual: true });
+        expect(grads).toHaveLength(5);
+        grads.forEach((gr, j) => expect(relativeError(gr.values, expectedGrads[j]), `${['dx', 'dFilter', 'dScale', 'dOffset', 'dResidual'][j]} ${backendName} ${describeCase(c)}`).toBeLessThan(1e-4));
       }
     }
   });

@@ -19,11 +19,13 @@ import { nativeGeometry } from './native-conv';
  *   with conv = x ⋆ filter, y = (conv − mean)/sqrt(variance + ε)·scale + offset (then max(·, 0)),
  *   and the moving variance updated with the unbiased batch variance (× n/(n−1)) as PyTorch does.
  *   Attr training false (inference): the moving statistics normalise (stats = them) and come back
- *   unchanged.
+ *   unchanged. Optional input residual [B,OH,OW,CO] is added after the normalisation, before the
+ *   ReLU (a ResNet block's shortcut).
  * `LabConvBatchNormGrad`: inputs dy, x, filter, conv, y, stats, scale (optional); attrs strides,
  *   pad, dilations, epsilon, relu, training -> [dx, dFilter, dScale, dOffset], the gradient of y
  *   through the batch statistics (mean and variance are functions of x), or with training false
- *   through the fixed affine normalisation (per-sample gradients of a trained model).
+ *   through the fixed affine normalisation (per-sample gradients of a trained model). With attr
+ *   residual true a fifth output dResidual, the gradient of the residual input.
  */
 export const CONV_BATCH_NORM = 'LabConvBatchNorm';
 export const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
@@ -37,6 +39,8 @@ interface ConvBatchNormAttrs {
   relu: boolean;
   /** false: normalise with the moving statistics (inference; they stay as they are). Default true. */
   training?: boolean;
+  /** Gradient kernel: a residual input was added before the ReLU; output its gradient too. */
+  residual?: boolean;
 }
 
 function geometryOf(x: TensorInfo, filter: TensorInfo, a: ConvBatchNormAttrs) {
@@ -70,7 +74,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
   return (args) => {
     const backend = args.backend as KernelBackend;
     const inputs = args.inputs as Record<string, TensorInfo | undefined>;
-    const { x, filter, scale, offset, movingMean, movingVariance } = inputs;
+    const { x, filter, scale, offset, movingMean, movingVariance, residual } = inputs;
     const a = args.attrs as unknown as ConvBatchNormAttrs;
     if (x == null || filter == null || movingMean == null || movingVariance == null) {
       throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM}: inputs x, filter, movingMean and movingVariance are required`);
@@ -79,6 +83,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
     const g = geometryOf(x, filter, a);
     for (const [name, t] of Object.entries({ scale, offset, movingMean, movingVariance })) expectShape(CONV_BATCH_NORM, name, t, [g.outChannels]);
     const outShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
+    expectShape(CONV_BATCH_NORM, 'residual', residual, outShape);
     const [y, conv, stats, newMovingMean, newMovingVariance] = [
       allocFloat32(backend, outShape),
       allocFloat32(backend, outShape),
@@ -101,6 +106,7 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
         stats: view(stats)!,
         newMovingMean: view(newMovingMean)!,
         newMovingVariance: view(newMovingVariance)!,
+        residual: view(residual),
       },
       nativeGeometry(g),
       a.epsilon,
@@ -127,14 +133,16 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
     for (const [name, t] of Object.entries({ dy, conv, y })) expectShape(CONV_BATCH_NORM_GRAD, name, t, outShape);
     expectShape(CONV_BATCH_NORM_GRAD, 'stats', stats, [2, g.outChannels]);
     expectShape(CONV_BATCH_NORM_GRAD, 'scale', scale, [g.outChannels]);
-    const [dx, dFilter, dScale, dOffset] = [
+    const outputs = [
       allocFloat32(backend, [...x.shape]),
       allocFloat32(backend, [...filter.shape]),
       allocFloat32(backend, [g.outChannels]),
       allocFloat32(backend, [g.outChannels]),
+      ...(a.residual ? [allocFloat32(backend, outShape)] : []),
     ];
+    const [dx, dFilter, dScale, dOffset, dResidual] = outputs;
     const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
-    guarded(CONV_BATCH_NORM_GRAD, backend, [dx, dFilter, dScale, dOffset], () => native.convBatchNormBackward(
+    guarded(CONV_BATCH_NORM_GRAD, backend, outputs, () => native.convBatchNormBackward(
       {
         dy: view(dy)!,
         x: view(x)!,
@@ -147,13 +155,14 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
         dFilter: view(dFilter)!,
         dScale: view(dScale)!,
         dOffset: view(dOffset)!,
+        dResidual: view(dResidual),
       },
       nativeGeometry(g),
       a.epsilon,
       Boolean(a.relu),
       a.training !== false,
     ));
-    return [dx, dFilter, dScale, dOffset];
+    return outputs;
   };
 }
 

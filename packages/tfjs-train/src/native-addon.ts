@@ -38,6 +38,7 @@ export interface NativeKernels {
       stats: Float32Array;
       newMovingMean: Float32Array;
       newMovingVariance: Float32Array;
+      residual: Float32Array | null;
     },
     geometry: Int32Array,
     epsilon: number,
@@ -58,6 +59,7 @@ export interface NativeKernels {
       dFilter: Float32Array;
       dScale: Float32Array;
       dOffset: Float32Array;
+      dResidual: Float32Array | null;
     },
     geometry: Int32Array,
     epsilon: number,
