@@ -947,23 +947,15 @@ static int channel_normalise(const float *x, size_t rows, size_t C, const float 
   return 1;
 }
 
-/* The closed-form gradient of batch norm with batch statistics (see src/batch-norm-training.ts);
- * dx may be dy itself (each element is read before it is written). */
-static int channel_norm_grad(const float *dy, const float *x, size_t rows, size_t C, const float *mean,
-                             const float *var, const float *scale, double eps, float *dx, float *dscale,
-                             float *doffset) {
-  double *acc = (double *)calloc(C * 2, sizeof(double));
-  float *coef = (float *)malloc(sizeof(float) * C * 5);
-  if (acc == NULL || coef == NULL) {
-    free(acc);
-    free(coef);
-    return 0;
-  }
-  double *s1 = acc, *s2 = acc + C;
-  float *a = coef, *b = coef + C, *k = coef + 2 * C, *p1 = coef + 3 * C, *p2 = coef + 4 * C;
+/* Per-channel S1 = sum(dy) and S2 = sum(dy * (x - mean)) into s[0:C] and s[C:2C] (double), in float
+ * blocks of STAT_BLOCK rows. Returns 0 when out of memory. */
+static int channel_grad_sums(const float *dy, const float *x, size_t rows, size_t C, const float *mean, double *s) {
+  float *part = (float *)malloc(sizeof(float) * C * 2);
+  if (part == NULL) return 0;
+  float *p1 = part, *p2 = part + C;
   for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
-    memset(p1, 0, sizeof(float) * C * 2);
+    memset(part, 0, sizeof(float) * C * 2);
     for (size_t r = r0; r < r1; r++) {
       const float *d = dy + r * C, *xr = x + r * C;
       for (size_t c = 0; c < C; c++) {
@@ -972,70 +964,47 @@ static int channel_norm_grad(const float *dy, const float *x, size_t rows, size_
       }
     }
     for (size_t c = 0; c < C; c++) {
-      s1[c] += p1[c];
-      s2[c] += p2[c];
+      s[c] += p1[c];
+      s[C + c] += p2[c];
     }
   }
+  free(part);
+  return 1;
+}
+
+/* The closed-form gradient of batch norm with batch statistics (see src/batch-norm-training.ts);
+ * with `through_statistics` 0, of batch norm with given (moving) statistics, an affine map per
+ * channel (dx = dy * scale * r). dOffset = S1, dScale = S2 * r either way. dx may be dy itself
+ * (each element is read before it is written). */
+static int channel_grad(const float *dy, const float *x, size_t rows, size_t C, const float *mean, const float *var,
+                        const float *scale, double eps, int through_statistics, float *dx, float *dscale,
+                        float *doffset) {
+  double *s = (double *)calloc(C * 2, sizeof(double));
+  float *coef = (float *)malloc(sizeof(float) * C * 3);
+  if (s == NULL || coef == NULL || !channel_grad_sums(dy, x, rows, C, mean, s)) {
+    free(s);
+    free(coef);
+    return 0;
+  }
+  float *a = coef, *b = coef + C, *k = coef + 2 * C;
   for (size_t c = 0; c < C; c++) {
     const double rr = 1.0 / sqrt((double)var[c] + eps);
     const double g = scale == NULL ? 1.0 : scale[c];
-    doffset[c] = (float)s1[c];
-    dscale[c] = (float)(s2[c] * rr);
+    doffset[c] = (float)s[c];
+    dscale[c] = (float)(s[C + c] * rr);
     a[c] = (float)(g * rr);
-    b[c] = (float)(-g * rr * rr * rr * s2[c] / (double)rows);
-    k[c] = (float)(-g * rr * s1[c] / (double)rows);
+    b[c] = through_statistics ? (float)(-g * rr * rr * rr * s[C + c] / (double)rows) : 0.f;
+    k[c] = through_statistics ? (float)(-g * rr * s[c] / (double)rows) : 0.f;
   }
   for (size_t r = 0; r < rows; r++) {
     const float *d = dy + r * C, *xr = x + r * C;
     float *o = dx + r * C;
-    for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c] + b[c] * (xr[c] - mean[c]) + k[c];
+    if (through_statistics)
+      for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c] + b[c] * (xr[c] - mean[c]) + k[c];
+    else
+      for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c];
   }
-  free(acc);
-  free(coef);
-  return 1;
-}
-
-/* The gradient of batch norm with given (moving) statistics, an affine map per channel:
- * dOffset = sum(dy), dScale = sum(dy * (x - mean)) * r, dx = dy * scale * r; dx may be dy. */
-static int channel_affine_grad(const float *dy, const float *x, size_t rows, size_t C, const float *mean,
-                               const float *var, const float *scale, double eps, float *dx, float *dscale,
-                               float *doffset) {
-  double *acc = (double *)calloc(C * 2, sizeof(double));
-  float *coef = (float *)malloc(sizeof(float) * C * 3);
-  if (acc == NULL || coef == NULL) {
-    free(acc);
-    free(coef);
-    return 0;
-  }
-  double *s1 = acc, *s2 = acc + C;
-  float *a = coef, *p1 = coef + C, *p2 = coef + 2 * C;
-  for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
-    const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
-    memset(p1, 0, sizeof(float) * C * 2);
-    for (size_t r = r0; r < r1; r++) {
-      const float *d = dy + r * C, *xr = x + r * C;
-      for (size_t c = 0; c < C; c++) {
-        p1[c] += d[c];
-        p2[c] += d[c] * (xr[c] - mean[c]);
-      }
-    }
-    for (size_t c = 0; c < C; c++) {
-      s1[c] += p1[c];
-      s2[c] += p2[c];
-    }
-  }
-  for (size_t c = 0; c < C; c++) {
-    const double rr = 1.0 / sqrt((double)var[c] + eps);
-    doffset[c] = (float)s1[c];
-    dscale[c] = (float)(s2[c] * rr);
-    a[c] = (float)((scale == NULL ? 1.0 : scale[c]) * rr);
-  }
-  for (size_t r = 0; r < rows; r++) {
-    const float *d = dy + r * C;
-    float *o = dx + r * C;
-    for (size_t c = 0; c < C; c++) o[c] = a[c] * d[c];
-  }
-  free(acc);
+  free(s);
   free(coef);
   return 1;
 }
@@ -1216,7 +1185,7 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
   /* The shortcut was added before the ReLU: its gradient is the masked dy itself. */
   if (dres != NULL) memcpy(dres, dconv, sizeof(float) * ndy);
   const char *error = NULL;
-  if (!(training ? channel_norm_grad : channel_affine_grad)(dconv, conv, rows, C, stats, stats + C, scale, eps, dconv, dscale, doffset))
+  if (!channel_grad(dconv, conv, rows, C, stats, stats + C, scale, eps, training, dconv, dscale, doffset))
     error = "out of memory";
   if (error == NULL) error = conv_backprop_filter(state, &g, x, dconv, dw);
   if (error == NULL && dx != NULL) error = conv_backprop_input(state, &g, dconv, w, dx);
@@ -1333,7 +1302,7 @@ static napi_value BatchNormTrainingGrad(napi_env env, napi_callback_info info) {
   const size_t C = nm;
   if (C == 0 || nv != C || (scale != NULL && ns != C) || nds != C || ndo != C || ndy != nx || ndx != nx || nx % C != 0)
     return throw_msg(env, "@lab/tfjs-train native batchNormTrainingGrad: array lengths do not match");
-  if (!channel_norm_grad(dy, x, nx / C, C, mean, var, scale, eps, dx, dscale, doffset))
+  if (!channel_grad(dy, x, nx / C, C, mean, var, scale, eps, 1, dx, dscale, doffset))
     return throw_msg(env, "@lab/tfjs-train native batchNormTrainingGrad: out of memory");
   return NULL;
 }
