@@ -19,6 +19,7 @@
 #include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,9 +137,11 @@ typedef void (*range_fn)(void *ctx, long begin, long end);
 struct ThreadPool {
   pthread_mutex_t lock;
   pthread_cond_t wake, done;
-  int started;              /* worker threads running (the caller is part 0) */
-  unsigned long generation; /* bumped per job */
-  int pending, parts, stop;
+  int started;                      /* worker threads running (the caller is part 0) */
+  _Atomic unsigned long generation; /* bumped per job, after the job's fields are written */
+  _Atomic int pending;              /* parts still running */
+  _Atomic int stop;
+  int parts;
   range_fn fn;
   void *ctx;
   long n;
@@ -150,26 +153,48 @@ struct ThreadPool {
   } workers[POOL_MAX_THREADS];
 };
 
+/* A convolution posts tens of jobs microseconds apart; a condition-variable wake-up costs more
+ * than many of them take. Both sides spin this many pauses (~0.1-0.2 ms) before sleeping. */
+#define POOL_SPINS 4000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 static void *pool_worker(void *arg) {
   struct PoolWorker *w = (struct PoolWorker *)arg;
   ThreadPool *p = w->pool;
-  pthread_mutex_lock(&p->lock);
   /* Not p->generation read now: a job posted between pthread_create and this line would be missed. */
   unsigned long seen = w->seen;
   for (;;) {
-    while (p->generation == seen && !p->stop) pthread_cond_wait(&p->wake, &p->lock);
-    if (p->stop) break;
-    seen = p->generation;
+    unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    for (int spin = 0; g == seen && spin < POOL_SPINS && !atomic_load(&p->stop); spin++) {
+      cpu_relax();
+      g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    }
+    if (g == seen) {
+      pthread_mutex_lock(&p->lock);
+      while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->wake, &p->lock);
+      pthread_mutex_unlock(&p->lock);
+      if (atomic_load(&p->stop)) break;
+      g = atomic_load_explicit(&p->generation, memory_order_acquire);
+    }
+    if (atomic_load(&p->stop)) break;
+    seen = g;
     const int parts = p->parts;
-    const range_fn fn = p->fn;
-    void *ctx = p->ctx;
-    const long n = p->n;
-    pthread_mutex_unlock(&p->lock);
-    if (w->part < parts) fn(ctx, n * w->part / parts, n * (w->part + 1) / parts);
-    pthread_mutex_lock(&p->lock);
-    if (w->part < parts && --p->pending == 0) pthread_cond_signal(&p->done);
+    if (w->part < parts) {
+      p->fn(p->ctx, p->n * w->part / parts, p->n * (w->part + 1) / parts);
+      if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->lock);
+      }
+    }
   }
-  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
@@ -201,7 +226,7 @@ static int pool_grow(ThreadPool *p, int threads) {
 static void pool_destroy(ThreadPool *p) {
   if (p == NULL) return;
   pthread_mutex_lock(&p->lock);
-  p->stop = 1;
+  atomic_store(&p->stop, 1);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   for (int i = 0; i < p->started; i++) pthread_join(p->ids[i], NULL);
@@ -231,14 +256,17 @@ static void parallel_for(Env *env, long n, long min_per_thread, range_fn fn, voi
   p->ctx = ctx;
   p->n = n;
   p->parts = threads;
-  p->pending = threads - 1;
-  p->generation++;
+  atomic_store(&p->pending, threads - 1);
+  atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   fn(ctx, 0, n / threads);
-  pthread_mutex_lock(&p->lock);
-  while (p->pending > 0) pthread_cond_wait(&p->done, &p->lock);
-  pthread_mutex_unlock(&p->lock);
+  for (int spin = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spin < POOL_SPINS; spin++) cpu_relax();
+  if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    pthread_mutex_lock(&p->lock);
+    while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+  }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -449,9 +477,10 @@ static float *thread_buffer(int slot, size_t floats) {
   return b->p[slot];
 }
 
-static void pack_b_slice(const GemmTile *t, char tb, const float *B, long ldb, long k0, long kc, long N, float *out) {
+static void pack_b_panels(const GemmTile *t, char tb, const float *B, long ldb, long k0, long kc, long N, float *out,
+                          long panel0, long panel1) {
   const long NR = t->nr;
-  for (long j0 = 0; j0 < N; j0 += NR) {
+  for (long j0 = panel0 * NR; j0 < N && j0 < panel1 * NR; j0 += NR) {
     const long nr = N - j0 < NR ? N - j0 : NR;
     float *panel = out + (j0 / NR) * GEMM_KC * NR;
     if (tb == 'T') {
@@ -489,6 +518,19 @@ static void pack_a_matrix(const GemmSlice *s, long i0, long mr, float *ap) {
     for (long r = mr; r < MR; r++)
       for (long k = 0; k < s->kc; k++) ap[k * MR + r] = 0.f;
   }
+}
+
+typedef struct {
+  const GemmTile *t;
+  char tb;
+  const float *B;
+  long ldb, k0, kc, N;
+  float *out;
+} PackBJob;
+
+static void pack_b_range(void *arg, long p0, long p1) {
+  const PackBJob *j = (const PackBJob *)arg;
+  pack_b_panels(j->t, j->tb, j->B, j->ldb, j->k0, j->kc, j->N, j->out, p0, p1);
 }
 
 /* Blocks of mc rows: pack their A panels (in L2), then sweep the column panels with every row
@@ -531,19 +573,30 @@ static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, fl
   const long MR = tile->mr, NR = tile->nr;
   const long panels = (N + NR - 1) / NR;
   float *packed_b = thread_buffer(1, (size_t)panels * GEMM_KC * NR);
-  /* Row blocks of up to 16 panels, smaller when that leaves a thread without a block. Rows never
+  /* Row blocks of up to 16 panels, as many as a multiple of the thread count so that no thread
+   * idles while another finishes a block (ResNet's deep layers have only 64-256 rows). Rows never
    * change the arithmetic of another row, so the split is free to follow the thread count. */
   const int threads = env->threads;
   long mc = 16 * MR;
-  if (threads > 1 && (M + mc - 1) / mc < threads) {
-    mc = (M + threads - 1) / threads;
+  if (threads > 1) {
+    long blocks = (M + mc - 1) / mc;
+    blocks = (blocks + threads - 1) / threads * threads;
+    mc = (M + blocks - 1) / blocks;
     mc = (mc + MR - 1) / MR * MR;
   }
   for (long k0 = 0; k0 < K; k0 += GEMM_KC) {
     const long kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-    pack_b_slice(tile, tb, B, ldb, k0, kc, N, packed_b);
+    /* Packing B (the filter, up to 2.4M floats per convolution in ResNet-18's last stage) is split
+     * by panels across the threads too. */
+    PackBJob pack = {tile, tb, B, ldb, k0, kc, N, packed_b};
+    /* Below ~1M multiply-adds a slice is done in less time than threads take to join it. */
+    const int worth_threads = (double)M * (double)N * (double)kc >= (double)(1 << 20);
+    const int saved_threads = env->threads;
+    if (!worth_threads) env->threads = 1;
+    parallel_for(env, panels, 4, pack_b_range, &pack);
     GemmSlice slice = {tile, ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
     parallel_for(env, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
+    env->threads = saved_threads;
   }
 }
 
