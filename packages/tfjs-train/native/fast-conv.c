@@ -238,8 +238,7 @@ static void pool_destroy(ThreadPool *p) {
 
 /* Runs fn(ctx, begin, end) over [0, n) in min(threads, n / min_per_thread) contiguous parts, part
  * 0 on the calling thread. */
-static void parallel_for(Env *env, long n, long min_per_thread, range_fn fn, void *ctx) {
-  int threads = env->threads;
+static void parallel_for_on(Env *env, int threads, long n, long min_per_thread, range_fn fn, void *ctx) {
   if (min_per_thread < 1) min_per_thread = 1;
   if (threads > n / min_per_thread) threads = (int)(n / min_per_thread);
   if (threads > 1 && env->pool != NULL) {
@@ -267,6 +266,11 @@ static void parallel_for(Env *env, long n, long min_per_thread, range_fn fn, voi
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
   }
+}
+
+/* parallel_for_on with the environment's thread count. */
+static void parallel_for(Env *env, long n, long min_per_thread, range_fn fn, void *ctx) {
+  parallel_for_on(env, env->threads, n, min_per_thread, fn, ctx);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -590,13 +594,10 @@ static void builtin_sgemm(Env *env, char ta, char tb, long M, long N, long K, fl
      * by panels across the threads too. */
     PackBJob pack = {tile, tb, B, ldb, k0, kc, N, packed_b};
     /* Below ~1M multiply-adds a slice is done in less time than threads take to join it. */
-    const int worth_threads = (double)M * (double)N * (double)kc >= (double)(1 << 20);
-    const int saved_threads = env->threads;
-    if (!worth_threads) env->threads = 1;
-    parallel_for(env, panels, 4, pack_b_range, &pack);
+    const int slice_threads = (double)M * (double)N * (double)kc >= (double)(1 << 20) ? threads : 1;
+    parallel_for_on(env, slice_threads, panels, 4, pack_b_range, &pack);
     GemmSlice slice = {tile, ta, A, lda, M, N, k0, kc, ldc, mc, packed_b, C, alpha, beta, k0 == 0};
-    parallel_for(env, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
-    env->threads = saved_threads;
+    parallel_for_on(env, slice_threads, (M + mc - 1) / mc, 1, gemm_row_blocks, &slice);
   }
 }
 
@@ -849,6 +850,14 @@ static napi_value throw_msg(napi_env env, const char *msg) {
   return NULL;
 }
 
+/* The patch-matrix block of a convolution: its output rows per block and its scratch buffer
+ * (NULL when out of memory). */
+static float *patch_block(Env *state, const Geom *g, long *block) {
+  const long K = g->KH * g->KW * g->C;
+  *block = rows_per_block(g, block_limit(state, K * g->CO));
+  return scratch(state, (size_t)*block * g->OW * K);
+}
+
 /* The three convolutions on validated arrays; each returns NULL or an error message. */
 static const char *conv_forward(Env *state, const Geom *gp, const float *x, const float *w, float *y) {
   const Geom g = *gp;
@@ -857,9 +866,9 @@ static const char *conv_forward(Env *state, const Geom *gp, const float *x, cons
     sgemm(state, 'N', 'N', g.B * g.OH * g.OW, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
     return NULL;
   }
-
-  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-  float *P = scratch(state, (size_t)block * g.OW * K);
+  long block;
+  const long rows = g.B * g.OH;
+  float *P = patch_block(state, &g, &block);
   if (P == NULL) return "out of memory";
   for (long r0 = 0; r0 < rows; r0 += block) {
     const long r1 = rows - r0 < block ? rows : r0 + block;
@@ -898,8 +907,9 @@ static const char *conv_backprop_input(Env *state, const Geom *gp, const float *
     return error;
   }
   memset(dx, 0, sizeof(float) * (size_t)(g.B * g.H * g.W * g.C));
-  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-  float *P = scratch(state, (size_t)block * g.OW * K);
+  long block;
+  const long rows = g.B * g.OH;
+  float *P = patch_block(state, &g, &block);
   if (P == NULL) return "out of memory";
   for (long r0 = 0; r0 < rows; r0 += block) {
     const long r1 = rows - r0 < block ? rows : r0 + block;
@@ -920,9 +930,9 @@ static const char *conv_backprop_filter(Env *state, const Geom *gp, const float 
     sgemm(state, 'T', 'N', K, g.CO, g.B * g.OH * g.OW, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
     return NULL;
   }
-
-  const long block = rows_per_block(&g, block_limit(state, K * g.CO)), rows = g.B * g.OH;
-  float *P = scratch(state, (size_t)block * g.OW * K);
+  long block;
+  const long rows = g.B * g.OH;
+  float *P = patch_block(state, &g, &block);
   if (P == NULL) return "out of memory";
   for (long r0 = 0; r0 < rows; r0 += block) {
     const long r1 = rows - r0 < block ? rows : r0 + block;
