@@ -755,3 +755,105 @@ describe('bad input', () => {
     }
   });
 });
+
+describe('groups: G independent models in one dispatch (fused trials)', () => {
+  const GROUPS = 3;
+  const concat = (parts: Array<Float32Array | null>) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p!.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p!, at);
+      at += p!.length;
+    }
+    return out;
+  };
+  /** Group g's consecutive part of a grouped output. */
+  const part = (o: Output, g: number) => o.values.subarray((g * o.values.length) / GROUPS, ((g + 1) * o.values.length) / GROUPS);
+
+  function groupedInputs(c: Case, data: CaseData[]): { forward: Inputs; attrs: Record<string, unknown> } {
+    const co = c.filterShape[3];
+    const all = (pick: (d: CaseData) => Float32Array | null) => concat(data.map(pick));
+    return {
+      forward: {
+        x: { values: all((d) => d.x), shape: [GROUPS * c.xShape[0], ...c.xShape.slice(1)] },
+        filter: { values: all((d) => d.w), shape: [GROUPS, ...c.filterShape] },
+        scale: c.affine ? { values: all((d) => d.scale), shape: [GROUPS * co] } : null,
+        offset: c.affine ? { values: all((d) => d.offset), shape: [GROUPS * co] } : null,
+        movingMean: { values: all((d) => d.movingMean), shape: [GROUPS * co] },
+        movingVariance: { values: all((d) => d.movingVariance), shape: [GROUPS * co] },
+      },
+      attrs: { ...attrsOf(c), groups: GROUPS },
+    };
+  }
+
+  it('forward and gradient are bit-identical to G separate calls, and the gradient equals autodiff of G separate stock conv2d compositions (wasm and cpu)', async (ctx) => {
+    const k = requireNative(ctx);
+    const tensorsBefore = tf.memory().numTensors;
+    for (const [i, c] of CASES.entries()) {
+      const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 700 + 10 * i + g));
+      const { forward, attrs } = groupedInputs(c, data);
+      const co = c.filterShape[3];
+      const stock = await Promise.all(data.map((d) => stockGrads(c, d)));
+      for (const backendName of ['wasm', 'cpu']) {
+        const label = `${backendName} ${describeCase(c)}`;
+        const fused = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), forward, attrs);
+        expect(fused.map((o) => o.shape), label).toEqual([
+          forward.x!.shape.slice(0, 1).concat(fused[0].shape.slice(1)),
+          fused[0].shape,
+          [GROUPS, 2, co],
+          [GROUPS * co],
+          [GROUPS * co],
+        ]);
+        const { momentum: _unused, ...gradAttrs } = attrs;
+        const grads = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM_GRAD, backendName, k), {
+          dy: { values: concat(data.map((d) => d.r)), shape: fused[0].shape },
+          x: forward.x,
+          filter: forward.filter,
+          conv: fused[1],
+          y: fused[0],
+          stats: fused[2],
+          scale: forward.scale,
+        }, gradAttrs);
+        expect(grads.map((o) => o.shape), label).toEqual([forward.x!.shape, forward.filter!.shape, [GROUPS * co], [GROUPS * co]]);
+        for (let g = 0; g < GROUPS; g++) {
+          const alone = await runForward(backendName, k, c, data[g]);
+          alone.forEach((o, j) => expect(part(fused[j], g), `forward output ${j}, group ${g}, ${label}`).toEqual(o.values));
+          const aloneGrads = await runGrad(backendName, k, c, data[g]);
+          aloneGrads.forEach((o, j) => expect(part(grads[j], g), `gradient ${j}, group ${g}, ${label}`).toEqual(o.values));
+          const names = ['dx', 'dFilter', 'dScale', 'dOffset'];
+          (c.affine ? [0, 1, 2, 3] : [0, 1]).forEach((j) =>
+            expect(relativeError(part(grads[j], g), stock[g][j]), `${names[j]} group ${g} against stock ops, ${label}`).toBeLessThan(1e-4));
+        }
+      }
+    }
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+
+  it('with a residual input, each group is bit-identical to its call alone', async (ctx) => {
+    const k = requireNative(ctx);
+    const c = CASES[0];
+    const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 800 + g));
+    const { forward, attrs } = groupedInputs(c, data);
+    const rest = data.map((d) => d.r.map((v) => v * 0.5));
+    const outShape = [GROUPS * c.xShape[0], c.xShape[1], c.xShape[2], c.filterShape[3]];
+    const fused = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), { ...forward, residual: { values: concat(rest), shape: outShape } }, { ...attrs, residual: true });
+    for (let g = 0; g < GROUPS; g++) {
+      const alone = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), {
+        ...forwardInputs(c, data[g]),
+        residual: { values: rest[g], shape: [c.xShape[0], ...outShape.slice(1)] },
+      }, { ...attrsOf(c), residual: true });
+      alone.forEach((o, j) => expect(part(fused[j], g), `output ${j} group ${g}`).toEqual(o.values));
+    }
+  });
+
+  it('refuses a batch that groups does not divide and a filter without the group axis, naming the input', async (ctx) => {
+    const k = requireNative(ctx);
+    const c = CASES[0];
+    const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 900 + g));
+    const { forward, attrs } = groupedInputs(c, data);
+    const func = kernelFunc(CONV_BATCH_NORM, 'cpu', k);
+    await expect(runKernel('cpu', func, forward, { ...attrs, groups: 4 })).rejects.toThrow(/LabConvBatchNorm: input x has batch 6, not a multiple of groups 4/);
+    await expect(runKernel('cpu', func, { ...forward, filter: { values: data[0].w, shape: c.filterShape } }, attrs)).rejects.toThrow(/input filter has shape \[3,3,3,4\], expected \[3, KH, KW, C, CO\]/);
+    await expect(runKernel('cpu', func, forward, { ...attrs, groups: 0 })).rejects.toThrow(/attr groups must be a positive integer/);
+  });
+});
