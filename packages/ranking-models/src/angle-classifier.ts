@@ -30,8 +30,18 @@ export class AngleClassifier implements TrainableModel {
   }
 
   forward(input: ModelInput, { training }: { training: boolean }): tf.Tensor {
+    return applyModel(this.model, this.inputParts(input)[0], training);
+  }
+
+  /** The one input tensor (for fused trials; see TrainableModel). */
+  inputParts(input: ModelInput): tf.Tensor[] {
     if (Array.isArray(input)) throw new Error('AngleClassifier.forward: expected one input tensor, got a list');
-    return applyModel(this.model, input, training);
+    return [input];
+  }
+
+  /** The logits of the one part. */
+  outputFrom(parts: tf.Tensor[]): tf.Tensor {
+    return parts[0];
   }
 
   /** Logits [B, numClasses] in inference mode (batch norm uses moving statistics). */

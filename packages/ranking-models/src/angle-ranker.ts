@@ -29,15 +29,19 @@ export class AngleRanker implements TrainableModel {
 
   /** One tensor → scores [B]; a pair [xa, xb] → scores [B, 2] (column 0 for xa, column 1 for xb). */
   forward(input: ModelInput, { training }: { training: boolean }): tf.Tensor {
-    return tf.tidy(() => {
-      if (!Array.isArray(input)) {
-        return tf.reshape(applyModel(this.model, input, training), [-1]);
-      }
-      if (input.length !== 2) throw new Error(`AngleRanker.forward: a pair input needs 2 tensors, got ${input.length}`);
-      const sa = applyModel(this.model, input[0], training);
-      const sb = applyModel(this.model, input[1], training);
-      return tf.concat([sa, sb], 1);
-    });
+    return tf.tidy(() => this.outputFrom(this.inputParts(input).map((x) => applyModel(this.model, x, training)), input));
+  }
+
+  /** The clip batch, or the two sides of a pair batch, each scored on its own (for fused trials; see TrainableModel). */
+  inputParts(input: ModelInput): tf.Tensor[] {
+    if (!Array.isArray(input)) return [input];
+    if (input.length !== 2) throw new Error(`AngleRanker.forward: a pair input needs 2 tensors, got ${input.length}`);
+    return input;
+  }
+
+  /** Scores [B] of a clip batch; [B, 2] of a pair batch (column 0 for xa, column 1 for xb). */
+  outputFrom(parts: tf.Tensor[], input: ModelInput): tf.Tensor {
+    return Array.isArray(input) ? tf.concat(parts, 1) : tf.reshape(parts[0], [-1]);
   }
 
   /** Scores [B] in inference mode. */

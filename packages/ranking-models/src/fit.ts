@@ -32,7 +32,7 @@ export interface LossContext {
  */
 export type LossFn = (output: tf.Tensor, target: tf.Tensor, context: LossContext) => tf.Scalar;
 
-const TRAIN_STEP: LossContext = Object.freeze({ training: true, phase: 'train' });
+export const TRAIN_STEP: LossContext = Object.freeze({ training: true, phase: 'train' });
 const VALIDATION: LossContext = Object.freeze({ training: false, phase: 'validation' });
 const PROBE: LossContext = Object.freeze({ training: false, phase: 'probe' });
 
@@ -139,6 +139,40 @@ export interface FitOptions {
    * per-epoch shuffles depend on (seed, epoch) only.
    */
   resume?: FitResumeState;
+  /**
+   * Computes the training steps instead of fit's own `tf.variableGrads` (same loss, same
+   * gradients): a `FusedTrainingGroup` member's stepper, which computes the steps of several
+   * trials' fits as one computation. fit calls `leave()` when it ends, however it ends.
+   */
+  stepper?: TrainingStepper;
+}
+
+/** A training step's results: the batch's mean loss, and gradients aligned with the model's trainable variables. */
+export interface TrainingStepResult {
+  value: tf.Scalar;
+  gradients: tf.Tensor[];
+}
+
+/** Computes fit's training steps for one model (see `FitOptions.stepper`). */
+export interface TrainingStepper {
+  /** The loss (`{ training: true, phase: 'train' }`) of the model on the batch, and its gradients; batch norm in training mode. */
+  step(input: ModelInput, target: tf.Tensor): Promise<TrainingStepResult>;
+  /** No more steps come from this model. Idempotent. */
+  leave(): void;
+}
+
+/** fit's own training step: the loss of one batch and its gradients by tfjs autodiff. */
+export function trainingStep(model: TrainableModel, lossFn: LossFn, input: ModelInput, target: tf.Tensor): TrainingStepResult {
+  const variables = model.trainableVariables;
+  let value: tf.Scalar;
+  let grads: tf.NamedTensorMap;
+  try {
+    ({ value, grads } = tf.variableGrads(() => lossFn(model.forward(input, { training: true }), target, TRAIN_STEP), variables));
+  } catch (error) {
+    throw explainGradientError(error);
+  }
+  // A variable the loss does not reach gets a zero gradient (PyTorch would skip it).
+  return { value, gradients: variables.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
 }
 
 export interface EpochRecord {
@@ -231,7 +265,7 @@ export function withFrozenBatchNormStatistics<T>(model: tfl.LayersModel, f: () =
   }
 }
 
-function explainGradientError(error: unknown): Error {
+export function explainGradientError(error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
   if (message.includes('gradient function not found')) {
     return new Error(
@@ -391,15 +425,9 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
         try {
           const ctx: BatchContext = { ...base, batchIndex, batchesPerEpoch: batches.length, indices, input: batch.input, target: batch.target, variables, lossOn };
           await hooks.beforeBatch?.(ctx);
-          let value: tf.Scalar;
-          let grads: tf.NamedTensorMap;
-          try {
-            ({ value, grads } = tf.variableGrads(() => lossFn(model.forward(batch.input, { training: true }), batch.target, TRAIN_STEP), variables));
-          } catch (error) {
-            throw explainGradientError(error);
-          }
-          // A variable the loss does not reach gets a zero gradient (PyTorch would skip it).
-          const gradients = variables.map((v) => grads[v.name] ?? tf.zerosLike(v));
+          const { value, gradients } = options.stepper
+            ? await options.stepper.step(batch.input, batch.target)
+            : trainingStep(model, lossFn, batch.input, batch.target);
           try {
             const loss = (await value.data())[0];
             if (!Number.isFinite(loss)) throw new Error(`fit: loss is ${loss} at epoch ${epoch}, batch ${batchIndex}`);
@@ -455,6 +483,7 @@ export async function fit(model: TrainableModel, options: FitOptions): Promise<F
     }
     return history;
   } finally {
+    options.stepper?.leave();
     tf.dispose(bestWeights ?? []);
     if (ownsOptimizer) optimizer.dispose();
   }

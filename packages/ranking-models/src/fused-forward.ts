@@ -8,28 +8,28 @@ import type * as tfl from '@tensorflow/tfjs-layers';
  * conv → PyTorchBatchNorm (→ ReLU) chain of a model as one op: one kernel dispatch
  * forward and one backward instead of ~30, which at the lab's model sizes is most of a step.
  */
-const CONV_BATCH_NORM = 'LabConvBatchNorm';
-const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
+export const CONV_BATCH_NORM = 'LabConvBatchNorm';
+export const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
 
 type ExplicitPad = [[number, number], [number, number], [number, number], [number, number]];
 type Pad = 'same' | 'valid' | ExplicitPad;
 
 /** The parts of tfjs-layers' layers that the fused path reads (protected or untyped there). */
-interface LayerVariableLike {
+export interface LayerVariableLike {
   read(): tf.Tensor;
   write(value: tf.Tensor): void;
 }
-interface LayerLike {
+export interface LayerLike {
   name: string;
   getClassName(): string;
   getConfig(): Record<string, unknown>;
   inboundNodes: Array<{ inputTensors: Array<{ id: number }>; outputTensors: Array<{ id: number }> }>;
   apply(inputs: tf.Tensor | tf.Tensor[], kwargs?: Record<string, unknown>): tf.Tensor | tf.Tensor[];
 }
-interface ConvLayerLike extends LayerLike {
+export interface ConvLayerLike extends LayerLike {
   kernel: LayerVariableLike;
 }
-interface BatchNormLayerLike extends LayerLike {
+export interface BatchNormLayerLike extends LayerLike {
   axis: number;
   epsilon: number;
   momentum: number;
@@ -39,7 +39,7 @@ interface BatchNormLayerLike extends LayerLike {
   movingVariance: LayerVariableLike;
 }
 
-interface FusedUnit {
+export interface FusedUnit {
   kind: 'fused';
   conv: ConvLayerLike;
   bn: BatchNormLayerLike;
@@ -54,16 +54,16 @@ interface FusedUnit {
   input: number;
   output: number;
 }
-interface LayerStep {
+export interface LayerStep {
   kind: 'layer';
   layer: LayerLike;
   inputs: number[];
   output: number;
 }
-type Step = FusedUnit | LayerStep;
+export type Step = FusedUnit | LayerStep;
 
 /** A model's layers in execution order, with conv–BN(–ReLU) chains fused; null when the graph is not one this path handles. */
-interface Plan {
+export interface Plan {
   input: number;
   output: number;
   steps: Step[];
@@ -194,7 +194,7 @@ function buildPlan(model: tfl.LayersModel): Plan | null {
   return { input: model.inputs[0].id, output: model.outputs[0].id, steps, fusedUnits };
 }
 
-function planOf(model: tfl.LayersModel): Plan | null {
+export function planOf(model: tfl.LayersModel): Plan | null {
   if (!plans.has(model)) plans.set(model, buildPlan(model));
   return plans.get(model) ?? null;
 }
@@ -218,6 +218,44 @@ export function fusedUnitCount(model: tfl.LayersModel): number {
  */
 function runFusedUnit(unit: FusedUnit, x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
   const { bn } = unit;
+  return runConvBatchNorm(unit, {
+    x,
+    filter: unit.conv.kernel.read(),
+    scale: bn.gamma!.read(),
+    offset: bn.beta!.read(),
+    movingMean: bn.movingMean.read(),
+    movingVariance: bn.movingVariance.read(),
+    residual,
+  }, training, 1, (newMean, newVariance) => {
+    bn.movingMean.write(newMean);
+    bn.movingVariance.write(newVariance);
+  });
+}
+
+/** The tensors of a fused unit's op: one model's, or G models' stacked (`groups` G). */
+export interface ConvBatchNormInputs {
+  x: tf.Tensor;
+  filter: tf.Tensor;
+  scale: tf.Tensor;
+  offset: tf.Tensor;
+  movingMean: tf.Tensor;
+  movingVariance: tf.Tensor;
+  residual: tf.Tensor | null;
+}
+
+/**
+ * The fused op with its closed-form gradient. x, filter, scale, offset and residual are
+ * differentiable; in training mode `writeMoving` receives the updated moving statistics.
+ */
+export function runConvBatchNorm(
+  unit: FusedUnit,
+  tensors: ConvBatchNormInputs,
+  training: boolean,
+  groups: number,
+  writeMoving: (newMean: tf.Tensor, newVariance: tf.Tensor) => void,
+): tf.Tensor {
+  const { bn } = unit;
+  const residual = tensors.residual;
   const attrs = {
     strides: unit.strides,
     pad: unit.pad,
@@ -227,8 +265,9 @@ function runFusedUnit(unit: FusedUnit, x: tf.Tensor, residual: tf.Tensor | null,
     relu: unit.relu,
     training,
     residual: residual != null,
+    ...(groups > 1 ? { groups } : {}),
   };
-  const inputs = [x, unit.conv.kernel.read(), bn.gamma!.read(), bn.beta!.read(), ...(residual != null ? [residual] : [])];
+  const inputs = [tensors.x, tensors.filter, tensors.scale, tensors.offset, ...(residual != null ? [residual] : [])];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[inputs.length] as tf.GradSaveFunc;
     const [xIn, filter, scale, offset, shortcut] = args.slice(0, inputs.length) as tf.Tensor[];
@@ -239,16 +278,13 @@ function runFusedUnit(unit: FusedUnit, x: tf.Tensor, residual: tf.Tensor | null,
         filter,
         scale,
         offset,
-        movingMean: bn.movingMean.read(),
-        movingVariance: bn.movingVariance.read(),
+        movingMean: tensors.movingMean,
+        movingVariance: tensors.movingVariance,
         ...(shortcut != null ? { residual: shortcut } : {}),
       },
       attrs as unknown as tf.NamedAttrMap,
     ) as tf.Tensor[];
-    if (training) {
-      bn.movingMean.write(newMean);
-      bn.movingVariance.write(newVariance);
-    }
+    if (training) writeMoving(newMean, newVariance);
     save([xIn, filter, conv, y, stats, scale]);
     return {
       value: y,

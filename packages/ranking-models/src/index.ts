@@ -4,7 +4,10 @@ export { AngleClassifier, createAngleClassifier } from './angle-classifier';
 export type { AngleClassifierOptions } from './angle-classifier';
 export { AngleRanker, createAngleRanker } from './angle-ranker';
 export type { AngleRankerOptions } from './angle-ranker';
-export { evaluate, fit, withFrozenBatchNormStatistics } from './fit';
+export { evaluate, fit, trainingStep, withFrozenBatchNormStatistics } from './fit';
+export { FusedTrainingGroup } from './fused-training-group';
+export type { FusedTrainingGroupStats } from './fused-training-group';
+export { applyModelGroup } from './group-forward';
 export type {
   BatchContext,
   BatchEndContext,
@@ -18,6 +21,8 @@ export type {
   LossFn,
   LossPhase,
   MetricsFn,
+  TrainingStepper,
+  TrainingStepResult,
   MonitorOptions,
 } from './fit';
 export { fitStateFromBytes, fitStateToBytes } from './fit-resume';

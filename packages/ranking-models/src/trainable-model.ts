@@ -14,6 +14,13 @@ export interface TrainableModel {
   readonly model: tfl.LayersModel;
   readonly trainableVariables: tf.Variable[];
   forward(input: ModelInput, options: { training: boolean }): tf.Tensor;
+  /**
+   * Optional, for fused trials: `forward` written as `outputFrom(inputParts(input).map(x =>
+   * applyModel(model, x, training)), input)`, so that several models' parts can go through one
+   * grouped computation (`applyModelGroup`) and each model's output be assembled from its rows.
+   */
+  inputParts?(input: ModelInput): tf.Tensor[];
+  outputFrom?(parts: tf.Tensor[], input: ModelInput): tf.Tensor;
 }
 
 /** The tf.Variables behind a layers model's trainable weights. */
@@ -27,17 +34,21 @@ export function allVariablesOf(model: tfl.LayersModel): tf.Variable[] {
 }
 
 /** Wraps a plain single-input layers model (e.g. a bare `buildResNet` backbone) for `fit`. */
-export function asTrainable(model: tfl.LayersModel): TrainableModel {
+export function asTrainable(model: tfl.LayersModel): TrainableModel & Required<Pick<TrainableModel, 'inputParts' | 'outputFrom'>> {
   return {
     model,
     get trainableVariables() {
       return trainableVariablesOf(model);
     },
     forward(input, { training }) {
-      if (Array.isArray(input)) {
-        throw new Error('asTrainable: this model takes one input tensor, got a list');
-      }
-      return applyModel(model, input, training);
+      return applyModel(model, this.inputParts(input)[0], training);
+    },
+    inputParts(input) {
+      if (Array.isArray(input)) throw new Error('asTrainable: this model takes one input tensor, got a list');
+      return [input];
+    },
+    outputFrom(parts) {
+      return parts[0];
     },
   };
 }
