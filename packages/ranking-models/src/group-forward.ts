@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { applyModel, hasFusedConvBatchNorm, planOf, runConvBatchNorm, type FusedUnit, type LayerLike, type LayerStep, type Plan } from './fused-forward';
+import { applyModel, hasFusedConvBatchNorm, planOf, runConvBatchNorm, type FusedUnit, type LayerStep, type Plan } from './fused-forward';
 
 /**
  * G models of one architecture run as one computation (fused trials, after HFTA: Wang et al.,
