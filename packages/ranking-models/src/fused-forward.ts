@@ -217,84 +217,69 @@ export function fusedUnitCount(model: tfl.LayersModel): number {
  * the backward kernel either way.
  */
 function runFusedUnit(unit: FusedUnit, x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
-  const { bn } = unit;
-  return runConvBatchNorm(unit, {
-    x,
-    filter: unit.conv.kernel.read(),
-    scale: bn.gamma!.read(),
-    offset: bn.beta!.read(),
-    movingMean: bn.movingMean.read(),
-    movingVariance: bn.movingVariance.read(),
-    residual,
-  }, training, 1, (newMean, newVariance) => {
-    bn.movingMean.write(newMean);
-    bn.movingVariance.write(newVariance);
-  });
+  return runConvBatchNorm([unit], x, residual, training);
 }
 
-/** The tensors of a fused unit's op: one model's, or G models' stacked (`groups` G). */
-export interface ConvBatchNormInputs {
-  x: tf.Tensor;
-  filter: tf.Tensor;
-  scale: tf.Tensor;
-  offset: tf.Tensor;
-  movingMean: tf.Tensor;
-  movingVariance: tf.Tensor;
-  residual: tf.Tensor | null;
+/** A fused kernel's input or output of model g: `name` itself for one model, else `name` + g (the kernels' contract). */
+function groupName(name: string, groups: number, g: number): string {
+  return groups === 1 ? name : `${name}${g}`;
 }
 
 /**
- * The fused op with its closed-form gradient. x, filter, scale, offset and residual are
- * differentiable; in training mode `writeMoving` receives the updated moving statistics.
+ * The fused op of one unit of each of G models (G = units.length; the models' batches side by
+ * side in x and residual), with its closed-form gradient: x, residual and each model's filter,
+ * gamma and beta are differentiable. In training mode each model's moving statistics are updated.
  */
-export function runConvBatchNorm(
-  unit: FusedUnit,
-  tensors: ConvBatchNormInputs,
-  training: boolean,
-  groups: number,
-  writeMoving: (newMean: tf.Tensor, newVariance: tf.Tensor) => void,
-): tf.Tensor {
-  const { bn } = unit;
-  const residual = tensors.residual;
+export function runConvBatchNorm(units: FusedUnit[], x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
+  const groups = units.length;
+  const { bn } = units[0];
   const attrs = {
-    strides: unit.strides,
-    pad: unit.pad,
-    dilations: unit.dilations,
+    strides: units[0].strides,
+    pad: units[0].pad,
+    dilations: units[0].dilations,
     epsilon: bn.epsilon,
     momentum: bn.momentum,
-    relu: unit.relu,
+    relu: units[0].relu,
     training,
     residual: residual != null,
     ...(groups > 1 ? { groups } : {}),
-  };
-  const inputs = [tensors.x, tensors.filter, tensors.scale, tensors.offset, ...(residual != null ? [residual] : [])];
+  } as unknown as tf.NamedAttrMap;
+  const named = (name: string, tensors: tf.Tensor[]) => Object.fromEntries(tensors.map((t, g) => [groupName(name, groups, g), t]));
+  const filters = units.map((u) => u.conv.kernel.read());
+  const scales = units.map((u) => u.bn.gamma!.read());
+  const offsets = units.map((u) => u.bn.beta!.read());
+  const inputs = [x, ...filters, ...scales, ...offsets, ...(residual != null ? [residual] : [])];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[inputs.length] as tf.GradSaveFunc;
-    const [xIn, filter, scale, offset, shortcut] = args.slice(0, inputs.length) as tf.Tensor[];
-    const [y, conv, stats, newMean, newVariance] = tf.engine().runKernel(
+    const values = args.slice(0, inputs.length) as tf.Tensor[];
+    const [xIn, f, sc, of] = [values[0], values.slice(1, 1 + groups), values.slice(1 + groups, 1 + 2 * groups), values.slice(1 + 2 * groups, 1 + 3 * groups)];
+    const shortcut = residual != null ? values[1 + 3 * groups] : null;
+    const [y, conv, stats, ...moving] = tf.engine().runKernel(
       CONV_BATCH_NORM,
       {
         x: xIn,
-        filter,
-        scale,
-        offset,
-        movingMean: tensors.movingMean,
-        movingVariance: tensors.movingVariance,
+        ...named('filter', f),
+        ...named('scale', sc),
+        ...named('offset', of),
+        ...named('movingMean', units.map((u) => u.bn.movingMean.read())),
+        ...named('movingVariance', units.map((u) => u.bn.movingVariance.read())),
         ...(shortcut != null ? { residual: shortcut } : {}),
       },
-      attrs as unknown as tf.NamedAttrMap,
+      attrs,
     ) as tf.Tensor[];
-    if (training) writeMoving(newMean, newVariance);
-    save([xIn, filter, conv, y, stats, scale]);
+    if (training) {
+      units.forEach((u, g) => {
+        u.bn.movingMean.write(moving[g]);
+        u.bn.movingVariance.write(moving[groups + g]);
+      });
+    }
+    save([xIn, conv, y, stats, ...f, ...sc]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, fs, cs, ys, ss, gs] = saved;
-        return tf.engine().runKernel(
-          CONV_BATCH_NORM_GRAD,
-          { dy, x: xs, filter: fs, conv: cs, y: ys, stats: ss, scale: gs },
-          attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor[];
+        const [xs, cs, ys, ss] = saved;
+        const gradInputs = { dy, x: xs, conv: cs, y: ys, stats: ss, ...named('filter', saved.slice(4, 4 + groups)), ...named('scale', saved.slice(4 + groups)) };
+        return tf.engine().runKernel(CONV_BATCH_NORM_GRAD, gradInputs, attrs) as tf.Tensor[];
       },
     };
   });

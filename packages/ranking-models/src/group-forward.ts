@@ -5,10 +5,10 @@ import { applyModel, hasFusedConvBatchNorm, planOf, runConvBatchNorm, type Fused
 /**
  * G models of one architecture run as one computation (fused trials, after HFTA: Wang et al.,
  * MLSys 2021): their batches side by side along the batch axis, each conv → batch norm (→ add →
- * ReLU) unit one grouped op, weightless layers (pooling, padding) once on the whole batch, layers
- * with other weights (the dense head) per model on its rows. Each model's weights stay its own
- * variables: they are stacked inside the taped computation, so autodiff hands every model the
- * gradient of its own variables.
+ * ReLU) unit one grouped op (each model's weights passed as they are, nothing stacked),
+ * weightless layers (pooling, padding) once on the whole batch, layers with other weights (the
+ * dense head) per model on its rows. Each model's weights stay its own variables, so autodiff
+ * hands every model the gradient of its own variables.
  */
 
 /** A plan of each model, when all models share one structure the grouped path handles; else null. */
@@ -31,29 +31,6 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** The models' fused unit `index` as one grouped op on the stacked batch. */
-function groupedUnit(plans: Plan[], index: number, x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
-  const units = plans.map((p) => p.steps[index] as FusedUnit);
-  const bns = units.map((u) => u.bn);
-  const channels = bns.map((bn) => bn.movingMean.read().size);
-  return runConvBatchNorm(units[0], {
-    x,
-    filter: tf.stack(units.map((u) => u.conv.kernel.read())),
-    scale: tf.concat(bns.map((bn) => bn.gamma!.read())),
-    offset: tf.concat(bns.map((bn) => bn.beta!.read())),
-    movingMean: tf.concat(bns.map((bn) => bn.movingMean.read())),
-    movingVariance: tf.concat(bns.map((bn) => bn.movingVariance.read())),
-    residual,
-  }, training, units.length, (newMean, newVariance) => {
-    const means = tf.split(newMean, channels);
-    const variances = tf.split(newVariance, channels);
-    bns.forEach((bn, g) => {
-      bn.movingMean.write(means[g]);
-      bn.movingVariance.write(variances[g]);
-    });
-  });
-}
-
 /**
  * Each model's layer `index` on its own rows: layers with weights other than the fused units (the
  * dense head). A batched matmul would save K − 1 dispatches here but changes the summation order
@@ -74,7 +51,7 @@ function runGroupedStep(plans: Plan[], index: number, values: Map<number, tf.Ten
   const step = plans[0].steps[index];
   if (step.kind === 'fused') {
     const residual = step.residual != null ? values.get(step.residual)! : null;
-    values.set(step.output, groupedUnit(plans, index, values.get(step.input)!, residual, training));
+    values.set(step.output, runConvBatchNorm(plans.map((p) => p.steps[index] as FusedUnit), values.get(step.input)!, residual, training));
     return;
   }
   const inputs = step.inputs.map((id) => values.get(id)!);

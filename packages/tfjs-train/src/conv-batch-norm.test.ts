@@ -758,31 +758,30 @@ describe('bad input', () => {
 
 describe('groups: G independent models in one dispatch (fused trials)', () => {
   const GROUPS = 3;
-  const concat = (parts: Array<Float32Array | null>) => {
-    const out = new Float32Array(parts.reduce((n, p) => n + p!.length, 0));
+  const concat = (parts: Float32Array[]) => {
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
     for (const p of parts) {
-      out.set(p!, at);
-      at += p!.length;
+      out.set(p, at);
+      at += p.length;
     }
     return out;
   };
-  /** Group g's consecutive part of a grouped output. */
-  const part = (o: Output, g: number) => o.values.subarray((g * o.values.length) / GROUPS, ((g + 1) * o.values.length) / GROUPS);
+  /** Group g's rows of a batch-sized grouped output. */
+  const rowsOf = (o: Output, g: number) => o.values.subarray((g * o.values.length) / GROUPS, ((g + 1) * o.values.length) / GROUPS);
+  /** Model g's own tensors as the indexed inputs name0, name1, … */
+  const indexed = (name: string, data: CaseData[], pick: (d: CaseData) => Float32Array | null, shape: number[]): Inputs =>
+    Object.fromEntries(data.map((d, g) => [`${name}${g}`, pick(d) != null ? { values: pick(d)!, shape } : null]));
 
-  function groupedInputs(c: Case, data: CaseData[]): { forward: Inputs; attrs: Record<string, unknown> } {
+  function groupedInputs(c: Case, data: CaseData[]): Inputs {
     const co = c.filterShape[3];
-    const all = (pick: (d: CaseData) => Float32Array | null) => concat(data.map(pick));
     return {
-      forward: {
-        x: { values: all((d) => d.x), shape: [GROUPS * c.xShape[0], ...c.xShape.slice(1)] },
-        filter: { values: all((d) => d.w), shape: [GROUPS, ...c.filterShape] },
-        scale: c.affine ? { values: all((d) => d.scale), shape: [GROUPS * co] } : null,
-        offset: c.affine ? { values: all((d) => d.offset), shape: [GROUPS * co] } : null,
-        movingMean: { values: all((d) => d.movingMean), shape: [GROUPS * co] },
-        movingVariance: { values: all((d) => d.movingVariance), shape: [GROUPS * co] },
-      },
-      attrs: { ...attrsOf(c), groups: GROUPS },
+      x: { values: concat(data.map((d) => d.x)), shape: [GROUPS * c.xShape[0], ...c.xShape.slice(1)] },
+      ...indexed('filter', data, (d) => d.w, c.filterShape),
+      ...indexed('scale', data, (d) => d.scale, [co]),
+      ...indexed('offset', data, (d) => d.offset, [co]),
+      ...indexed('movingMean', data, (d) => d.movingMean, [co]),
+      ...indexed('movingVariance', data, (d) => d.movingVariance, [co]),
     };
   }
 
@@ -791,69 +790,83 @@ describe('groups: G independent models in one dispatch (fused trials)', () => {
     const tensorsBefore = tf.memory().numTensors;
     for (const [i, c] of CASES.entries()) {
       const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 700 + 10 * i + g));
-      const { forward, attrs } = groupedInputs(c, data);
+      const inputs = groupedInputs(c, data);
+      const attrs = { ...attrsOf(c), groups: GROUPS };
       const co = c.filterShape[3];
       const stock = await Promise.all(data.map((d) => stockGrads(c, d)));
       for (const backendName of ['wasm', 'cpu']) {
         const label = `${backendName} ${describeCase(c)}`;
-        const fused = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), forward, attrs);
-        expect(fused.map((o) => o.shape), label).toEqual([
-          forward.x!.shape.slice(0, 1).concat(fused[0].shape.slice(1)),
-          fused[0].shape,
-          [GROUPS, 2, co],
-          [GROUPS * co],
-          [GROUPS * co],
-        ]);
+        const fused = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM, backendName, k), inputs, attrs);
+        const yShape = fused[0].shape;
+        expect(yShape[0], label).toBe(GROUPS * c.xShape[0]);
+        expect(fused.map((o) => o.shape).slice(1), label).toEqual([yShape, [GROUPS, 2, co], ...Array(2 * GROUPS).fill([co])]);
         const { momentum: _unused, ...gradAttrs } = attrs;
         const grads = await runKernel(backendName, kernelFunc(CONV_BATCH_NORM_GRAD, backendName, k), {
-          dy: { values: concat(data.map((d) => d.r)), shape: fused[0].shape },
-          x: forward.x,
-          filter: forward.filter,
+          dy: { values: concat(data.map((d) => d.r)), shape: yShape },
+          x: inputs.x,
           conv: fused[1],
           y: fused[0],
           stats: fused[2],
-          scale: forward.scale,
+          ...indexed('filter', data, (d) => d.w, c.filterShape),
+          ...indexed('scale', data, (d) => d.scale, [co]),
         }, gradAttrs);
-        expect(grads.map((o) => o.shape), label).toEqual([forward.x!.shape, forward.filter!.shape, [GROUPS * co], [GROUPS * co]]);
+        expect(grads.map((o) => o.shape), label).toEqual([inputs.x!.shape, ...Array(GROUPS).fill(c.filterShape), ...Array(2 * GROUPS).fill([co])]);
         for (let g = 0; g < GROUPS; g++) {
-          const alone = await runForward(backendName, k, c, data[g]);
-          alone.forEach((o, j) => expect(part(fused[j], g), `forward output ${j}, group ${g}, ${label}`).toEqual(o.values));
-          const aloneGrads = await runGrad(backendName, k, c, data[g]);
-          aloneGrads.forEach((o, j) => expect(part(grads[j], g), `gradient ${j}, group ${g}, ${label}`).toEqual(o.values));
+          const [y, conv, stats, mean, variance] = await runForward(backendName, k, c, data[g]);
+          expect(rowsOf(fused[0], g), `y group ${g} ${label}`).toEqual(y.values);
+          expect(rowsOf(fused[1], g), `conv group ${g} ${label}`).toEqual(conv.values);
+          expect(rowsOf(fused[2], g), `stats group ${g} ${label}`).toEqual(stats.values);
+          expect(fused[3 + g].values, `moving mean group ${g} ${label}`).toEqual(mean.values);
+          expect(fused[3 + GROUPS + g].values, `moving variance group ${g} ${label}`).toEqual(variance.values);
+          const own = [rowsOf(grads[0], g), grads[1 + g].values, grads[1 + GROUPS + g].values, grads[1 + 2 * GROUPS + g].values];
+          const alone = await runGrad(backendName, k, c, data[g]);
           const names = ['dx', 'dFilter', 'dScale', 'dOffset'];
+          own.forEach((values, j) => expect(values, `${names[j]} group ${g} bit-identical, ${label}`).toEqual(alone[j].values));
           (c.affine ? [0, 1, 2, 3] : [0, 1]).forEach((j) =>
-            expect(relativeError(part(grads[j], g), stock[g][j]), `${names[j]} group ${g} against stock ops, ${label}`).toBeLessThan(1e-4));
+            expect(relativeError(own[j], stock[g][j]), `${names[j]} group ${g} against stock ops, ${label}`).toBeLessThan(1e-4));
         }
       }
     }
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
-  it('with a residual input, each group is bit-identical to its call alone', async (ctx) => {
+  it('with a residual input, each group is bit-identical to its call alone, dResidual included', async (ctx) => {
     const k = requireNative(ctx);
     const c = CASES[0];
     const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 800 + g));
-    const { forward, attrs } = groupedInputs(c, data);
     const rest = data.map((d) => d.r.map((v) => v * 0.5));
     const outShape = [GROUPS * c.xShape[0], c.xShape[1], c.xShape[2], c.filterShape[3]];
-    const fused = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), { ...forward, residual: { values: concat(rest), shape: outShape } }, { ...attrs, residual: true });
+    const attrs = { ...attrsOf(c), residual: true };
+    const { momentum: _unused, ...gradAttrs } = attrs;
+    const fused = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), { ...groupedInputs(c, data), residual: { values: concat(rest), shape: outShape } }, { ...attrs, groups: GROUPS });
+    const dy = { values: concat(data.map((d) => d.r)), shape: outShape };
+    const grads = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM_GRAD, 'wasm', k), {
+      dy, x: groupedInputs(c, data).x, conv: fused[1], y: fused[0], stats: fused[2],
+      ...indexed('filter', data, (d) => d.w, c.filterShape), ...indexed('scale', data, (d) => d.scale, [c.filterShape[3]]),
+    }, { ...gradAttrs, groups: GROUPS });
     for (let g = 0; g < GROUPS; g++) {
-      const alone = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), {
-        ...forwardInputs(c, data[g]),
-        residual: { values: rest[g], shape: [c.xShape[0], ...outShape.slice(1)] },
-      }, { ...attrsOf(c), residual: true });
-      alone.forEach((o, j) => expect(part(fused[j], g), `output ${j} group ${g}`).toEqual(o.values));
+      const ownShape = [c.xShape[0], ...outShape.slice(1)];
+      const alone = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), { ...forwardInputs(c, data[g]), residual: { values: rest[g], shape: ownShape } }, attrs);
+      expect(rowsOf(fused[0], g), `y group ${g}`).toEqual(alone[0].values);
+      const aloneGrads = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM_GRAD, 'wasm', k), {
+        dy: { values: data[g].r, shape: ownShape }, x: forwardInputs(c, data[g]).x, conv: alone[1], y: alone[0], stats: alone[2],
+        filter: { values: data[g].w, shape: c.filterShape }, scale: { values: data[g].scale!, shape: [c.filterShape[3]] },
+      }, gradAttrs);
+      expect(rowsOf(grads[grads.length - 1], g), `dResidual group ${g}`).toEqual(aloneGrads[4].values);
+      expect(grads[1 + g].values, `dFilter group ${g}`).toEqual(aloneGrads[1].values);
     }
   });
 
-  it('refuses a batch that groups does not divide and a filter without the group axis, naming the input', async (ctx) => {
+  it('refuses a batch that groups does not divide and a missing model input, naming the input', async (ctx) => {
     const k = requireNative(ctx);
     const c = CASES[0];
     const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 900 + g));
-    const { forward, attrs } = groupedInputs(c, data);
+    const inputs = groupedInputs(c, data);
+    const attrs = { ...attrsOf(c), groups: GROUPS };
     const func = kernelFunc(CONV_BATCH_NORM, 'cpu', k);
-    await expect(runKernel('cpu', func, forward, { ...attrs, groups: 4 })).rejects.toThrow(/LabConvBatchNorm: input x has batch 6, not a multiple of groups 4/);
-    await expect(runKernel('cpu', func, { ...forward, filter: { values: data[0].w, shape: c.filterShape } }, attrs)).rejects.toThrow(/input filter has shape \[3,3,3,4\], expected \[3, KH, KW, C, CO\]/);
-    await expect(runKernel('cpu', func, forward, { ...attrs, groups: 0 })).rejects.toThrow(/attr groups must be a positive integer/);
+    await expect(runKernel('cpu', func, inputs, { ...attrs, groups: 4 })).rejects.toThrow(/LabConvBatchNorm: input x has batch 6, not a multiple of groups 4/);
+    await expect(runKernel('cpu', func, { ...inputs, filter2: null }, attrs)).rejects.toThrow(/LabConvBatchNorm: input filter2 is required \(groups 3: inputs filter0 … filter2\)/);
+    await expect(runKernel('cpu', func, { ...inputs, filter1: { values: data[1].w, shape: [3, 3, 4, 3] } }, attrs)).rejects.toThrow(/input filter1 has shape \[3,3,4,3\], expected \[3,3,3,4\]/);
+    await expect(runKernel('cpu', func, inputs, { ...attrs, groups: 0 })).rejects.toThrow(/attr groups must be a positive integer/);
   });
 });

@@ -28,11 +28,15 @@ import { nativeGeometry } from './native-conv';
  *   residual true a fifth output dResidual, the gradient of the residual input.
  *
  * Attr `groups` G > 1 (both kernels): G independent models in one dispatch (fused trials). The
- * batch holds G equal parts, part g (rows g·B/G …) belonging to model g; filter is
- * [G,KH,KW,C,CO] (model g's filter at index g), scale, offset and the moving statistics are
- * [G·CO] (model g's channels at g·CO …), stats is [G,2,CO], dFilter [G,KH,KW,C,CO]. Part g is
- * computed exactly as a G = 1 call on its own slices would compute it (same arithmetic, same
- * order), so a fused trial's numbers are bit-identical to the trial alone.
+ * batch holds G equal parts, part g (rows g·B/G …) belonging to model g, and model g's own
+ * tensors come as inputs named with its index: filter0 … filter{G−1}, scale0 …, offset0 …,
+ * movingMean0 …, movingVariance0 … (gradient kernel: filter0 …, scale0 …). Outputs: y, conv, stats
+ * [G,2,CO], then newMovingMean0 … and newMovingVariance0 …; gradient: dx, then dFilter0 …,
+ * dScale0 …, dOffset0 … (and dResidual). Separate tensors per model, not stacked ones, because
+ * each model's weights are its own variables: stacking and unstacking them would cost more
+ * dispatches than the grouping saves. Part g is computed exactly as a G = 1 call on its own
+ * slices would compute it (same arithmetic, same order), so a fused trial's numbers are
+ * bit-identical to the trial alone.
  */
 export const CONV_BATCH_NORM = 'LabConvBatchNorm';
 export const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
@@ -52,34 +56,39 @@ interface ConvBatchNormAttrs {
   groups?: number;
 }
 
-/** The groups attr, checked against the batch and the filter's leading dimension. */
-function groupsOf(kernel: string, x: TensorInfo, filter: TensorInfo, a: ConvBatchNormAttrs): number {
+/** The groups attr (a positive integer dividing the batch). */
+function groupsOf(kernel: string, x: TensorInfo, a: ConvBatchNormAttrs): number {
   const groups = a.groups ?? 1;
   if (!Number.isInteger(groups) || groups < 1) throw new Error(`@lab/tfjs-train ${kernel}: attr groups must be a positive integer, got ${String(groups)}`);
-  if (groups === 1) return 1;
   if (x.shape[0] % groups !== 0) throw new Error(`@lab/tfjs-train ${kernel}: input x has batch ${x.shape[0]}, not a multiple of groups ${groups}`);
-  if (filter.shape.length !== 5 || filter.shape[0] !== groups) {
-    throw new Error(`@lab/tfjs-train ${kernel}: input filter has shape [${filter.shape}], expected [${groups}, KH, KW, C, CO] for groups ${groups}`);
-  }
   return groups;
+}
+
+/** Model g's input `name`: `name` itself when there is one group, else `name` + g. */
+function groupInputName(name: string, groups: number, g: number): string {
+  return groups === 1 ? name : `${name}${g}`;
+}
+
+/** Each group's input `name` (see groupInputName); throws, naming it, where a required one is missing. */
+function groupInputs(kernel: string, inputs: Record<string, TensorInfo | undefined>, name: string, groups: number, required: boolean): Array<TensorInfo | undefined> {
+  return Array.from({ length: groups }, (_, g) => {
+    const t = inputs[groupInputName(name, groups, g)];
+    if (t == null && required) throw new Error(`@lab/tfjs-train ${kernel}: input ${groupInputName(name, groups, g)} is required${groups > 1 ? ` (groups ${groups}: inputs ${name}0 … ${name}${groups - 1})` : ''}`);
+    return t;
+  });
 }
 
 /** The geometry of one group's convolution (the whole call's when groups is 1). */
 function geometryOf(x: TensorInfo, filter: TensorInfo, a: ConvBatchNormAttrs, groups: number) {
   const xShape = [x.shape[0] / groups, ...x.shape.slice(1)];
-  const filterShape = (groups === 1 ? filter.shape : filter.shape.slice(1)) as [number, number, number, number];
-  return convGeometry(xShape, filterShape, toPair(a.strides), toPair(a.dilations), a.pad as 'same', undefined, false);
+  return convGeometry(xShape, filter.shape as [number, number, number, number], toPair(a.strides), toPair(a.dilations), a.pad as 'same', undefined, false);
 }
 
-/** Group g's part of each view: the views are split into `groups` equal consecutive parts. */
-function groupSlices<T extends Record<string, Float32Array | null>>(views: T, groups: number, g: number): T {
-  if (groups === 1) return views;
-  const part = {} as Record<string, Float32Array | null>;
-  for (const [name, v] of Object.entries(views)) {
-    const size = v == null ? 0 : v.length / groups;
-    part[name] = v == null ? null : v.subarray(g * size, (g + 1) * size);
-  }
-  return part as T;
+/** Group g's part of a batch-sized view (rows g·B/G …). */
+function rowsOf(view: Float32Array | null, groups: number, g: number): Float32Array | null {
+  if (view == null || groups === 1) return view;
+  const size = view.length / groups;
+  return view.subarray(g * size, (g + 1) * size);
 }
 
 function checkFloat32(kernel: string, inputs: Record<string, TensorInfo | undefined>): void {
@@ -109,48 +118,58 @@ function makeForwardKernel(native: NativeKernels): KernelFunc {
   return (args) => {
     const backend = args.backend as KernelBackend;
     const inputs = args.inputs as Record<string, TensorInfo | undefined>;
-    const { x, filter, scale, offset, movingMean, movingVariance, residual } = inputs;
+    const { x, residual } = inputs;
     const a = args.attrs as unknown as ConvBatchNormAttrs;
-    if (x == null || filter == null || movingMean == null || movingVariance == null) {
-      throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM}: inputs x, filter, movingMean and movingVariance are required`);
-    }
+    if (x == null) throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM}: inputs x, filter, movingMean and movingVariance are required`);
     checkFloat32(CONV_BATCH_NORM, inputs);
-    const groups = groupsOf(CONV_BATCH_NORM, x, filter, a);
-    const g = geometryOf(x, filter, a, groups);
-    const channels = groups * g.outChannels;
-    for (const [name, t] of Object.entries({ scale, offset, movingMean, movingVariance })) expectShape(CONV_BATCH_NORM, name, t, [channels]);
+    const groups = groupsOf(CONV_BATCH_NORM, x, a);
+    const per = (name: string, required: boolean) => groupInputs(CONV_BATCH_NORM, inputs, name, groups, required);
+    const [filters, scales, offsets, means, variances] = [per('filter', true), per('scale', false), per('offset', false), per('movingMean', true), per('movingVariance', true)];
+    const g = geometryOf(x, filters[0]!, a, groups);
+    for (let group = 0; group < groups; group++) {
+      const name = (n: string) => groupInputName(n, groups, group);
+      expectShape(CONV_BATCH_NORM, name('filter'), filters[group], filters[0]!.shape);
+      for (const [n, t] of [['scale', scales], ['offset', offsets], ['movingMean', means], ['movingVariance', variances]] as const) expectShape(CONV_BATCH_NORM, name(n), t[group], [g.outChannels]);
+    }
     const outShape = [groups * g.batch, g.outHeight, g.outWidth, g.outChannels];
     expectShape(CONV_BATCH_NORM, 'residual', residual, outShape);
-    const [y, conv, stats, newMovingMean, newMovingVariance] = [
+    const outputs = [
       allocFloat32(backend, outShape),
       allocFloat32(backend, outShape),
       allocFloat32(backend, groups === 1 ? [2, g.outChannels] : [groups, 2, g.outChannels]),
-      allocFloat32(backend, [channels]),
-      allocFloat32(backend, [channels]),
+      ...Array.from({ length: 2 * groups }, () => allocFloat32(backend, [g.outChannels])),
     ];
+    const [y, conv, stats] = outputs;
     // Views only after the last allocation: on wasm an allocation may grow and detach the heap.
     const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
-    const views = {
-      x: view(x)!,
-      filter: view(filter)!,
-      scale: view(scale),
-      offset: view(offset),
-      movingMean: view(movingMean)!,
-      movingVariance: view(movingVariance)!,
-      y: view(y)!,
-      conv: view(conv)!,
-      stats: view(stats)!,
-      newMovingMean: view(newMovingMean)!,
-      newMovingVariance: view(newMovingVariance)!,
-      residual: view(residual),
-    };
+    const [xView, yView, convView, statsView, residualView] = [view(x), view(y), view(conv), view(stats), view(residual)];
     const geometry = nativeGeometry(g);
-    guarded(CONV_BATCH_NORM, backend, [y, conv, stats, newMovingMean, newMovingVariance], () => {
+    guarded(CONV_BATCH_NORM, backend, outputs, () => {
       for (let group = 0; group < groups; group++) {
-        native.convBatchNormForward(groupSlices(views, groups, group), geometry, a.epsilon, a.momentum ?? 0.99, Boolean(a.relu), a.training !== false);
+        native.convBatchNormForward(
+          {
+            x: rowsOf(xView, groups, group)!,
+            filter: view(filters[group])!,
+            scale: view(scales[group]),
+            offset: view(offsets[group]),
+            movingMean: view(means[group])!,
+            movingVariance: view(variances[group])!,
+            y: rowsOf(yView, groups, group)!,
+            conv: rowsOf(convView, groups, group)!,
+            stats: rowsOf(statsView, groups, group)!,
+            newMovingMean: view(outputs[3 + group])!,
+            newMovingVariance: view(outputs[3 + groups + group])!,
+            residual: rowsOf(residualView, groups, group),
+          },
+          geometry,
+          a.epsilon,
+          a.momentum ?? 0.99,
+          Boolean(a.relu),
+          a.training !== false,
+        );
       }
     });
-    return [y, conv, stats, newMovingMean, newMovingVariance];
+    return outputs;
   };
 }
 
@@ -158,46 +177,55 @@ function makeGradKernel(native: NativeKernels): KernelFunc {
   return (args) => {
     const backend = args.backend as KernelBackend;
     const inputs = args.inputs as Record<string, TensorInfo | undefined>;
-    const { dy, x, filter, conv, y, stats, scale } = inputs;
+    const { dy, x, conv, y, stats } = inputs;
     const a = args.attrs as unknown as ConvBatchNormAttrs;
-    if (dy == null || x == null || filter == null || conv == null || y == null || stats == null) {
+    if (dy == null || x == null || conv == null || y == null || stats == null) {
       throw new Error(`@lab/tfjs-train ${CONV_BATCH_NORM_GRAD}: inputs dy, x, filter, conv, y and stats are required`);
     }
     checkFloat32(CONV_BATCH_NORM_GRAD, inputs);
-    const groups = groupsOf(CONV_BATCH_NORM_GRAD, x, filter, a);
-    const g = geometryOf(x, filter, a, groups);
-    const channels = groups * g.outChannels;
+    const groups = groupsOf(CONV_BATCH_NORM_GRAD, x, a);
+    const filters = groupInputs(CONV_BATCH_NORM_GRAD, inputs, 'filter', groups, true);
+    const scales = groupInputs(CONV_BATCH_NORM_GRAD, inputs, 'scale', groups, false);
+    const g = geometryOf(x, filters[0]!, a, groups);
     const outShape = [groups * g.batch, g.outHeight, g.outWidth, g.outChannels];
     for (const [name, t] of Object.entries({ dy, conv, y })) expectShape(CONV_BATCH_NORM_GRAD, name, t, outShape);
     expectShape(CONV_BATCH_NORM_GRAD, 'stats', stats, groups === 1 ? [2, g.outChannels] : [groups, 2, g.outChannels]);
-    expectShape(CONV_BATCH_NORM_GRAD, 'scale', scale, [channels]);
+    for (let group = 0; group < groups; group++) {
+      expectShape(CONV_BATCH_NORM_GRAD, groupInputName('filter', groups, group), filters[group], filters[0]!.shape);
+      expectShape(CONV_BATCH_NORM_GRAD, groupInputName('scale', groups, group), scales[group], [g.outChannels]);
+    }
     const outputs = [
       allocFloat32(backend, [...x.shape]),
-      allocFloat32(backend, [...filter.shape]),
-      allocFloat32(backend, [channels]),
-      allocFloat32(backend, [channels]),
+      ...Array.from({ length: groups }, () => allocFloat32(backend, [...filters[0]!.shape])),
+      ...Array.from({ length: 2 * groups }, () => allocFloat32(backend, [g.outChannels])),
       ...(a.residual ? [allocFloat32(backend, outShape)] : []),
     ];
-    const [dx, dFilter, dScale, dOffset, dResidual] = outputs;
     const view = (t: TensorInfo | undefined) => (t != null ? float32View(backend, t) : null);
-    const views = {
-      dy: view(dy)!,
-      x: view(x)!,
-      filter: view(filter)!,
-      conv: view(conv)!,
-      y: view(y)!,
-      stats: view(stats)!,
-      scale: view(scale),
-      dx: view(dx),
-      dFilter: view(dFilter)!,
-      dScale: view(dScale)!,
-      dOffset: view(dOffset)!,
-      dResidual: view(dResidual),
-    };
+    const rows = [dy, x, conv, y, stats, outputs[0], a.residual ? outputs[outputs.length - 1] : undefined].map(view);
+    const [dyView, xView, convView, yView, statsView, dxView, dResidualView] = rows;
     const geometry = nativeGeometry(g);
     guarded(CONV_BATCH_NORM_GRAD, backend, outputs, () => {
       for (let group = 0; group < groups; group++) {
-        native.convBatchNormBackward(groupSlices(views, groups, group), geometry, a.epsilon, Boolean(a.relu), a.training !== false);
+        native.convBatchNormBackward(
+          {
+            dy: rowsOf(dyView, groups, group)!,
+            x: rowsOf(xView, groups, group)!,
+            filter: view(filters[group])!,
+            conv: rowsOf(convView, groups, group)!,
+            y: rowsOf(yView, groups, group)!,
+            stats: rowsOf(statsView, groups, group)!,
+            scale: view(scales[group]),
+            dx: rowsOf(dxView, groups, group),
+            dFilter: view(outputs[1 + group])!,
+            dScale: view(outputs[1 + groups + group])!,
+            dOffset: view(outputs[1 + 2 * groups + group])!,
+            dResidual: rowsOf(dResidualView, groups, group),
+          },
+          geometry,
+          a.epsilon,
+          Boolean(a.relu),
+          a.training !== false,
+        );
       }
     });
     return outputs;
