@@ -1,11 +1,13 @@
 // One benchmark configuration in its own process (clean peak RSS, kernels installed or not):
 //   tsx bench/train-step-worker.ts --backend wasm --kernels ours --width 1 --reps 3 --warmup 1
+//   tsx bench/train-step-worker.ts --backend webgpu --width 1 --reps 3   (WebGPU through the runner's selectBackend)
 // Prints one line `RESULT {json}`.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { selectBackend, type WebGpuAdapter } from '@lab/experiment-runner';
 import { useFastTraining } from '@lab/tfjs-train';
 import { buildResNet18, makeStepper } from './train-resnet';
 
@@ -72,9 +74,15 @@ function timeIt(fn: () => void, reps: number, warmup: number, goFile?: string): 
 }
 
 const backendName = args.backend!;
-await tf.setBackend(backendName);
+let adapter: WebGpuAdapter | undefined;
+if (backendName === 'webgpu') {
+  // Dawn, navigator.gpu and the adapter are set up by the runner, as in a real run.
+  adapter = (await selectBackend('webgpu', { log: (m) => console.error(m) })).adapter;
+} else {
+  await tf.setBackend(backendName);
+}
 const info =
-  args.kernels === 'ours'
+  args.kernels === 'ours' && backendName !== 'webgpu'
     ? await useFastTraining(backendName as 'wasm' | 'cpu', {
         native: args.native as 'auto' | 'off' | 'require',
         threads: args.threads != null ? Number(args.threads) : undefined,
@@ -94,6 +102,7 @@ const result: Record<string, unknown> = {
   installed: info?.kernels ?? [],
   native: info?.native,
   simd: backendName === 'wasm' ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : undefined,
+  ...(adapter != null ? { adapter } : {}),
 };
 const forwardReps = Number(args['forward-reps'] ?? reps);
 if (forwardReps > 0) {

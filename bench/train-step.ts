@@ -13,25 +13,28 @@
 //          --vector-target native|avx2|sse2 (native: an AVX-512 machine measures the code an
 //            AVX2-only CPU runs with avx2)  --skip-torch  --concurrent-steps N (0: two demo-model
 //            trials at once, one process each, against PyTorch running them one after the other)
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+//          --backend webgpu: WebGPU (Dawn's `webgpu` package) forward and step times per model against
+//            the CPU path (wasm + @lab/tfjs-train, GEMM library auto) in the same run; default models
+//            demo,full,r18-128,r18-128-b16. On a software adapter (lavapipe) the figures are not GPU figures.
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { cpuDescription, findTorchPython, median, root, runProcess, tsx, type ProcessResult } from './bench-support';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const tsx = join(root, 'node_modules/.bin/tsx');
 const { values: opts } = parseArgs({
   options: {
     rounds: { type: 'string', default: '2' },
     reps: { type: 'string', default: '5' },
-    models: { type: 'string', default: 'demo,full,r18-128' },
+    models: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
     'vector-target': { type: 'string', default: 'native' },
     'concurrent-steps': { type: 'string', default: '0' },
     'skip-torch': { type: 'boolean', default: false },
   },
 });
+const webgpu = opts.backend === 'webgpu';
+if (!['wasm', 'webgpu'].includes(opts.backend!)) throw new Error(`--backend: expected wasm or webgpu, got ${opts.backend}`);
 const rounds = Number(opts.rounds);
 const reps = Number(opts.reps);
 const vectorTarget = opts['vector-target']!;
@@ -51,14 +54,15 @@ const MODELS: Model[] = [
   { key: 'demo', label: 'demo: R18 x0.125 32x32 b4', width: 0.125, size: 32, batch: 4, smallStem: true, threads: 1, goal: 'step <= 1.0x PyTorch, 1 thread' },
   { key: 'full', label: 'full-scale: R18 64x64 b16', width: 1, size: 64, batch: 16, smallStem: false, threads: 2, goal: 'step <= 1.0x PyTorch, 2 threads' },
   { key: 'r18-128', label: 'R18 128x128 b4', width: 1, size: 128, batch: 4, smallStem: false, threads: 2, goal: 'never slower than native off' },
+  { key: 'r18-128-b16', label: 'R18 128x128 b16', width: 1, size: 128, batch: 16, smallStem: false, threads: 2, goal: 'webgpu: faster than the CPU path on a GPU' },
 ];
-const models = opts.models!.split(',').map((k) => {
+const models = (opts.models ?? (webgpu ? 'demo,full,r18-128,r18-128-b16' : 'demo,full,r18-128')).split(',').map((k) => {
   const m = MODELS.find((x) => x.key === k);
   if (m == null) throw new Error(`--models: unknown model '${k}' (expected ${MODELS.map((x) => x.key).join(', ')})`);
   return m;
 });
 
-type Result = Record<string, unknown> & {
+type Result = ProcessResult & {
   forwardMs?: number[];
   stepMs?: number[];
   stepCpuMs?: number[];
@@ -68,39 +72,9 @@ type Result = Record<string, unknown> & {
   error?: string;
 };
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function runProcess(command: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv = {}, onReady?: () => void): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (onReady != null && out.includes('READY\n')) {
-        onReady();
-        onReady = undefined;
-      }
-    });
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = out.split('\n').find((l) => l.startsWith('RESULT ') || l.startsWith('{'));
-      if (line != null) return resolve(JSON.parse(line.replace(/^RESULT /, '')) as Result);
-      const why = signal === 'SIGKILL' ? `timed out after ${timeoutMs / 1000} s` : `exit ${code}: ${err.trim().split('\n').slice(-1)[0] ?? ''}`;
-      resolve({ error: why });
-    });
-  });
-}
-
-type Config = 'builtin' | 'auto' | 'off';
+type Config = 'builtin' | 'auto' | 'off' | 'webgpu';
 function tfjs(m: Model, config: Config, extra: Record<string, string | number> = {}, onReady?: () => void): Promise<Result> {
-  const args = [join(root, 'bench/train-step-worker.ts'), '--backend', 'wasm', '--kernels', 'ours', '--width', String(m.width)];
+  const args = [join(root, 'bench/train-step-worker.ts'), '--backend', config === 'webgpu' ? 'webgpu' : 'wasm', '--kernels', 'ours', '--width', String(m.width)];
   args.push('--size', String(m.size), '--batch', String(m.batch), '--reps', String(reps), '--warmup', '2', '--vector-target', vectorTarget);
   if (m.smallStem) args.push('--small-stem');
   if (config === 'off') args.push('--native', 'off');
@@ -108,26 +82,16 @@ function tfjs(m: Model, config: Config, extra: Record<string, string | number> =
   for (const [k, v] of Object.entries(extra)) args.push(`--${k}`, String(v));
   // The library choice is read when the addon loads: the worker's environment decides it.
   const env: NodeJS.ProcessEnv = config === 'builtin' ? { LAB_TFJS_TRAIN_GEMM: 'builtin' } : { LAB_TFJS_TRAIN_GEMM: '' };
-  return runProcess(tsx, args, 900_000, env, onReady);
+  return runProcess<Result>(tsx, args, 900_000, env, onReady);
 }
 
-function findTorchPython(): string | null {
-  for (const py of ['/usr/bin/python3', 'python3']) {
-    try {
-      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
-      return py;
-    } catch {
-      // try the next interpreter
-    }
-  }
-  return null;
-}
-const python = opts['skip-torch'] ? null : findTorchPython();
+// The webgpu comparison is against the CPU path of the same run, not PyTorch.
+const python = opts['skip-torch'] || webgpu ? null : findTorchPython();
 function torch(m: Model, threads: number): Promise<Result> {
   const args = [join(root, 'bench/train_step_torch.py'), '--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch)];
   args.push('--reps', String(reps), '--threads', String(threads));
   if (m.smallStem) args.push('--small-stem');
-  return runProcess(python!, args, 900_000);
+  return runProcess<Result>(python!, args, 900_000);
 }
 
 interface Row {
@@ -153,41 +117,26 @@ function record(model: Model, name: string, res: Result): void {
   const native = res.native as { enabled: boolean; gemm?: string; isa?: string; reason?: string } | undefined;
   if (native?.enabled) r.isa = `${native.gemm} GEMM, ${native.isa}`;
   else if (native != null && !name.includes('off')) r.note = `native kernels unavailable: ${native.reason}`;
-}
-
-function cpuDescription(): string {
-  let model = 'unknown CPU';
-  let flags: string[] = [];
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    model = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? model;
-    flags = (/^(?:flags|Features)\s*:\s*(.*)$/m.exec(info)?.[1] ?? '').split(/\s+/);
-  } catch {
-    // not Linux: leave it unknown
-  }
-  const vector = ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512vl', 'asimd', 'sve'].filter((f) => flags.includes(f));
-  let libraries = 'none';
-  try {
-    const ld = execFileSync('/sbin/ldconfig', ['-p'], { encoding: 'utf8' });
-    const found = ['libdnnl', 'libopenblas'].filter((l) => ld.includes(`${l}.so`));
-    if (found.length) libraries = found.join(', ');
-  } catch {
-    // no ldconfig
-  }
-  return `${model}, ${execFileSync('nproc').toString().trim()} cores; vector extensions: ${vector.join(' ') || 'none found'}; GEMM libraries installed: ${libraries}`;
+  const adapter = res.adapter as { vendor: string; architecture: string; description: string; software: boolean } | undefined;
+  if (adapter != null) r.isa = `${adapter.vendor} ${adapter.architecture}${adapter.description ? ` (${adapter.description})` : ''}${adapter.software ? ': SOFTWARE adapter, not GPU figures' : ''}`;
 }
 
 const load0 = loadavg()[0];
 console.log('bench:train  the lab\'s ResNet-18 models, Adam, BN in training mode, softmax cross-entropy on a fixed batch');
 console.log(`CPU: ${cpuDescription()}`);
 console.log(`native build: vector target '${vectorTarget}'; rounds ${rounds} x ${reps} timed steps after 2 warm-up steps; load average at start ${load0.toFixed(1)}`);
-if (python == null && !opts['skip-torch']) {
+if (python == null && !opts['skip-torch'] && !webgpu) {
   console.log('PyTorch not found: install Debian python3-torch for the reference rows (apt-get install python3-torch).');
 }
 
 for (let r = 0; r < rounds; r++) {
   for (const m of models) {
     console.error(`[${m.label}] round ${r + 1}/${rounds}`);
+    if (webgpu) {
+      record(m, 'webgpu', await tfjs(m, 'webgpu'));
+      record(m, 'CPU path (wasm, GEMM auto)', await tfjs(m, 'auto'));
+      continue;
+    }
     record(m, 'built-in GEMM (fresh machine)', await tfjs(m, 'builtin'));
     record(m, 'GEMM library auto', await tfjs(m, 'auto'));
     record(m, 'native off (pure wasm/JS)', await tfjs(m, 'off'));
@@ -201,6 +150,19 @@ for (let r = 0; r < rounds; r++) {
 const sec = (v: number[]) => (v.length ? (median(v) / 1000).toFixed(4) : '-');
 const ratio = (a: number[], b: number[] | undefined) => (b && b.length && a.length ? `${(median(a) / median(b)).toFixed(2)}x` : '-');
 console.log('');
+if (webgpu) {
+  const software = rows.some((r) => r.isa?.includes('SOFTWARE adapter'));
+  if (software) console.log('NOTE: webgpu ran on a SOFTWARE adapter (a CPU Vulkan driver such as lavapipe): these are not GPU figures.');
+  console.log('model'.padEnd(28) + 'configuration'.padEnd(32) + 'step s'.padStart(9) + 'fwd s'.padStart(9) + '   step vs CPU path   ran on');
+  for (const m of models) {
+    const cpuPath = rows.find((x) => x.model === m && x.name === 'CPU path (wasm, GEMM auto)')?.step;
+    for (const r of rows.filter((x) => x.model === m)) {
+      console.log(m.label.padEnd(28) + r.name.padEnd(32) + sec(r.step).padStart(9) + sec(r.forward).padStart(9) + `   ${ratio(r.step, cpuPath).padEnd(18)} ${r.isa ?? ''}` + (r.note ? `\n${''.padEnd(28)}  note: ${r.note}` : ''));
+    }
+  }
+  console.log(`load average now ${loadavg()[0].toFixed(1)} (at start ${load0.toFixed(1)}).`);
+  process.exit(0);
+}
 console.log('model'.padEnd(28) + 'configuration'.padEnd(32) + 'step s'.padStart(9) + 'fwd s'.padStart(9) + '   vs PT-1t  vs PT-2t  vs native off   ran on');
 for (const m of models) {
   const of = (name: string) => rows.find((x) => x.model === m && x.name === name);

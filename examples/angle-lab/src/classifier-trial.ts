@@ -4,10 +4,12 @@ import type { GHMSoftmaxJSON } from '@lab/ghm-loss';
 import { GHMStatsRecorder, type GHMStatsRecorderJSON } from '@lab/grad-probe';
 import { accuracy, confusionMatrix, fit, pairwiseAngleAccuracy, tensorData } from '@lab/ranking-models';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
-import { buildClassifier, classificationLoss, ensureTrainingKernels, type ModelParams } from './model-setup';
+import { buildClassifier, classificationLoss, ensureTrainingKernels, fuseKey, trialBytes, type ModelParams } from './model-setup';
 import {
   argMaxRows,
+  fusedStepper,
   loadEpochCheckpoint,
+  optional,
   matrixToJson,
   runFolds,
   saveEpochCheckpoint,
@@ -54,6 +56,12 @@ interface ClassifierCheckpoint {
   ghm: GHMSoftmaxJSON | null;
   ghmRecorder: GHMStatsRecorderJSON;
 }
+
+/** Classifier trials of equal network, input shape and batch size train fused (see the runner's `--fuse`). */
+export const CLASSIFIER_FUSE = {
+  key: (params: ClassifierParams) => fuseKey('classifier', params),
+  bytesPerTrial: (params: ClassifierParams) => trialBytes('classifier', params),
+};
 
 /** Tie-break of the epoch selection: among epochs of equal validation accuracy, lower cross-entropy wins. */
 const TIE_BREAK = 1e-3;
@@ -112,6 +120,7 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
       },
       monitor: { metric: 'selection', mode: 'max' },
       restoreBest: true,
+      ...optional('stepper', fusedStepper(ctx, model, loss.lossFn)),
       ...(resumed ? { resume: resumed.fit } : {}),
       hooks: {
         afterEpoch: ({ epoch, record, snapshot }) => {

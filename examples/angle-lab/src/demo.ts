@@ -19,6 +19,7 @@ import {
   readTrialStatus,
   runExperiment,
   writeFileAtomic,
+  type FuseSetting,
   type BackendPreference,
   type Experiment,
   type ProgressMode,
@@ -47,6 +48,8 @@ export interface DemoOptions {
   /** Where the run folders and the index page go. */
   out?: string;
   workers?: number;
+  /** Fused trials (the runner's --fuse); default auto. */
+  fuse?: FuseSetting;
   backend?: BackendPreference;
   /** Names of the experiments to run (default: all). */
   only?: string[];
@@ -213,6 +216,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         runsDir: out,
         ...(overrides ? { overrides } : {}),
         ...(options.workers !== undefined ? { workers: options.workers } : {}),
+        ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
         // Default: the experiment's own choice, else auto.
         ...(options.backend ? { backend: options.backend } : {}),
         progress: options.progress ?? 'auto',

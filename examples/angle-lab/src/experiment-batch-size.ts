@@ -4,7 +4,7 @@ import { RANKER_DEFAULTS } from './experiment-ranker-gradients';
 import { ciText, compare, comparisonSentence, comparisonTable, completedTrials, isSignificant, meanCIOf, unique, type Comparison } from './report-kit';
 import { gnsFigure, gnsSummary, median, probeTable, readProbes } from './ranker-report';
 import { rankerMethod } from './ranker-method';
-import { rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
+import { RANKER_FUSE, rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
 import { labPlanCheck } from './scales';
 
 export const BATCH_SIZE_DEFAULTS: RankerParams = { ...RANKER_DEFAULTS, tsne: false };
@@ -70,6 +70,7 @@ export const batchSizeExperiment = defineExperiment({
   primaryMetric: { name: 'val_tau', goal: 'max' },
   method: (params) => rankerMethod(params, ['**Sweep.** Only the training batch size varies (probe batches keep the listed size per variant); everything else as in ranker-gradients.']),
   trial: rankerTrial,
+  fuse: RANKER_FUSE,
   report: batchSizeReport,
   // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
   checkPlan: labPlanCheck('batch-size'),

@@ -13,7 +13,7 @@ import {
   validationCurves,
   type TrialGroup,
 } from './classifier-report';
-import { classifierTrial, type ClassifierParams } from './classifier-trial';
+import { CLASSIFIER_FUSE, classifierTrial, type ClassifierParams } from './classifier-trial';
 import { DATA_DEFAULTS } from './lab-data';
 import { MODEL_DEFAULTS } from './model-setup';
 import {
@@ -194,6 +194,7 @@ export const frequencyLossExperiment = defineExperiment({
   primaryMetric: { name: 'test_acc', goal: 'max', compare: 'none' },
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
+  fuse: CLASSIFIER_FUSE,
   report: frequencyLossReport,
   // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
   checkPlan: labPlanCheck('frequency-loss'),

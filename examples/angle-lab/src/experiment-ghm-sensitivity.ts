@@ -1,7 +1,7 @@
 import { defineExperiment, formatNumber, type ReportContext, type ReportSection } from '@lab/experiment-runner';
 import { classifierMethod } from './classifier-method';
 import { accuracyTable, type TrialGroup } from './classifier-report';
-import { classifierTrial, type ClassifierParams } from './classifier-trial';
+import { CLASSIFIER_FUSE, classifierTrial, type ClassifierParams } from './classifier-trial';
 import { FREQUENCY_LOSS_DEFAULTS } from './experiment-frequency-loss';
 import { compare, comparisonSentence, comparisonTable, completedTrials, heatmapSpec, isSignificant, meanCIOf, unique, type MatrixCell } from './report-kit';
 import { labPlanCheck } from './scales';
@@ -92,6 +92,7 @@ export const ghmSensitivityExperiment = defineExperiment({
   primaryMetric: { name: 'test_acc', goal: 'max', compare: 'none' },
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
+  fuse: CLASSIFIER_FUSE,
   report: ghmSensitivityReport,
   // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
   checkPlan: labPlanCheck('ghm-sensitivity'),

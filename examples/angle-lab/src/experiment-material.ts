@@ -1,7 +1,7 @@
 import { defineExperiment, type ReportContext, type ReportSection } from '@lab/experiment-runner';
 import { classifierMethod } from './classifier-method';
 import { accuracyTable, anglePairs, confusionFigure, type TrialGroup } from './classifier-report';
-import { classifierTrial, type ClassifierParams } from './classifier-trial';
+import { CLASSIFIER_FUSE, classifierTrial, type ClassifierParams } from './classifier-trial';
 import { FREQUENCY_LOSS_DEFAULTS } from './experiment-frequency-loss';
 import { compare, comparisonSentence, comparisonTable, completedTrials, isSignificant, unique } from './report-kit';
 import { labPlanCheck } from './scales';
@@ -42,6 +42,7 @@ export const materialExperiment = defineExperiment({
   primaryMetric: { name: 'test_acc', goal: 'max' },
   method: (params) => classifierMethod(params),
   trial: classifierTrial,
+  fuse: CLASSIFIER_FUSE,
   report: materialReport,
   // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
   checkPlan: labPlanCheck('material'),

@@ -5,7 +5,7 @@ import { MODEL_DEFAULTS } from './model-setup';
 import { compare, comparisonSentence, completedTrials, isSignificant, meanCIOf, ciText, unique } from './report-kit';
 import { anomalyTable, cosineFigure, gnsBootstrapFigure, gnsFigure, median, probeTable, readProbes, tsneFigure } from './ranker-report';
 import { rankerMethod } from './ranker-method';
-import { rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
+import { RANKER_FUSE, rankerTrial, type RankerParams, type RankerProbes } from './ranker-trial';
 import { labPlanCheck } from './scales';
 
 export const RANKER_DEFAULTS: RankerParams = {
@@ -152,6 +152,7 @@ export const rankerGradientsExperiment = defineExperiment({
   primaryMetric: { name: 'val_tau', goal: 'max' },
   method: (params) => rankerMethod(params),
   trial: rankerTrial,
+  fuse: RANKER_FUSE,
   report: rankerGradientReport,
   // Parameter ranges and the recordings each trial needs, checked before the run folder exists.
   checkPlan: labPlanCheck('ranker-gradients'),

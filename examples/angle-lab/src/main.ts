@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cac } from 'cac';
-import { abortOnSignals, BACKEND_PREFERENCES, EXIT, glueNegativeOptionValues, InputError, type BackendPreference } from '@lab/experiment-runner';
+import { abortOnSignals, BACKEND_PREFERENCES, EXIT, glueNegativeOptionValues, InputError, parseFuse, type BackendPreference } from '@lab/experiment-runner';
 import { runDemo, selectExperiments } from './demo';
 import { EXPERIMENTS } from './experiments';
 import { isScale, SCALES } from './scales';
@@ -16,6 +16,7 @@ interface DemoCliOptions {
   workers?: string | number;
   backend: string;
   only?: string;
+  fuse?: string | number;
 }
 
 function parseWorkers(value: unknown): number | undefined {
@@ -46,6 +47,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
     .option('--workers <n>', 'Parallel trial processes (default: one per core; 0 = in this process)')
     .option('--backend <name>', `TF.js backend: ${BACKEND_PREFERENCES.join(' | ')}`, { default: 'auto' })
     .option('--only <names>', `Comma-separated experiments: ${EXPERIMENTS.map((e) => e.name).join(', ')}`)
+    .option('--fuse <mode>', 'Fused trials: auto (default: trials of one network train as one computation) | off | K (at most K together)')
     .example('  $ pnpm demo --scale tiny --out /tmp/runs --only frequency-loss,fusion')
     .action((options: DemoCliOptions) => {
       result = (async () => {
@@ -55,6 +57,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
         const backend = String(options.backend);
         if (!(BACKEND_PREFERENCES as readonly string[]).includes(backend)) throw new InputError(`--backend: expected one of ${BACKEND_PREFERENCES.join(', ')}, got ${JSON.stringify(options.backend)}`);
         const workers = parseWorkers(options.workers);
+        const fuse = options.fuse === undefined ? undefined : parseFuse(String(options.fuse));
         const data = pathOption('data', options.data);
         const manifest = pathOption('manifest', options.manifest);
         const out = pathOption('out', options.out);
@@ -73,6 +76,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
             ...(manifest !== undefined ? { manifest } : {}),
             ...(out !== undefined ? { out } : {}),
             ...(workers !== undefined ? { workers } : {}),
+            ...(fuse !== undefined ? { fuse } : {}),
             backend: backend as BackendPreference,
             ...(only ? { only } : {}),
             signal: signals.signal,

@@ -31,6 +31,26 @@ export function buildRanker(params: ModelParams, seed: number, inputShape: [numb
   return createAngleRanker(resNetOptions(params, seed, inputShape));
 }
 
+/**
+ * Which trials can train fused (ExperimentDefinition.fuse): same network and input shape, same
+ * batch size (their steps then have equal shapes). The data, seed, loss and learning rate may differ.
+ */
+export function fuseKey(kind: 'classifier' | 'ranker', params: ModelParams & { featureSize: number; input: string }): string {
+  const channels = params.input.split('+').length;
+  return JSON.stringify([kind, params.depth, params.width, params.smallInputStem, params.featureSize, channels, params.batchSize]);
+}
+
+/**
+ * A rough upper bound of one trial's memory (activations kept for the backward pass, ~40 per
+ * step at the widest layer's size, pairs counting twice, plus weights, data and Adam state),
+ * which bounds how many trials `--fuse auto` puts in one worker.
+ */
+export function trialBytes(kind: 'classifier' | 'ranker', params: ModelParams & { featureSize: number }): number {
+  const widest = Math.max(8, Math.round(64 * params.width));
+  const activations = 40 * params.batchSize * params.featureSize ** 2 * widest * 4 * (kind === 'ranker' ? 2 : 1);
+  return activations + 64 * 1024 * 1024;
+}
+
 export function describeModel(params: ModelParams): string {
   const widths = params.width === 1 ? "torchvision's channel widths" : `channel widths × ${params.width}`;
   const stem = params.smallInputStem ? '3×3 stride-1 stem without max-pool (small inputs)' : '7×7/2 stem + 3×3/2 max-pool';

@@ -26,8 +26,8 @@ import {
 } from '@lab/ranking-models';
 import { angleLabel } from './report-kit';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
-import { buildRanker, ensureTrainingKernels, type ModelParams } from './model-setup';
-import { loadEpochCheckpoint, matrixToJson, saveEpochCheckpoint, stopIfAborted } from './trial-helpers';
+import { buildRanker, ensureTrainingKernels, fuseKey, trialBytes, type ModelParams } from './model-setup';
+import { fusedStepper, loadEpochCheckpoint, matrixToJson, optional, saveEpochCheckpoint, stopIfAborted } from './trial-helpers';
 
 /** Parameters of the ranker experiments (ranker-gradients, batch-size). */
 export type RankerParams = DataParams &
@@ -103,6 +103,12 @@ interface RankerCheckpoint {
 }
 
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
+
+/** Ranker trials of equal network, input shape and batch size train fused (see the runner's `--fuse`). */
+export const RANKER_FUSE = {
+  key: (params: RankerParams) => fuseKey('ranker', params),
+  bytesPerTrial: (params: RankerParams) => trialBytes('ranker', params),
+};
 
 /**
  * Trains the angle ranker on random pairs of training takes with MarginRankingLoss and probes its
@@ -210,6 +216,7 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
       epochs: params.epochs,
       seed,
       ...(resumed ? { resume: resumed.fit } : {}),
+      ...optional('stepper', fusedStepper(ctx, model, lossFn)),
       validationMetrics: (output, target) => {
         const scores = output.arraySync() as number[][];
         const y = Array.from(target.dataSync());

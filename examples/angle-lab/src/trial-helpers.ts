@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { readRunConfig, type TrialContext } from '@lab/experiment-runner';
-import { fitStateFromBytes, fitStateToBytes, type FitResumeState } from '@lab/ranking-models';
+import { fitStateFromBytes, fitStateToBytes, FusedTrainingGroup, type FitResumeState, type LossFn, type TrainableModel, type TrainingStepper } from '@lab/ranking-models';
 
 /**
  * Number of cross-validation folds of the run this trial belongs to. The trial context carries the
@@ -55,3 +55,24 @@ export function stopIfAborted(ctx: Pick<TrialContext, 'signal' | 'trialId'>, epo
   if (ctx.signal.aborted) throw new Error(`trial ${ctx.trialId} stopped after epoch ${epoch}: the run was aborted (resumable from this epoch)`);
 }
 
+
+/**
+ * The stepper that trains this trial's model as one computation with the other trials of its
+ * group (the runner's fused trials), for fit's `stepper` option; undefined when it runs alone.
+ * A member that ends before training leaves the group through the runner's onMemberEnd.
+ */
+export function fusedStepper(ctx: Pick<TrialContext, 'group'>, model: TrainableModel, lossFn: LossFn): TrainingStepper | undefined {
+  const group = ctx.group;
+  if (group == null) return undefined;
+  const training = group.shared('fused-training', () => {
+    const shared = new FusedTrainingGroup(group.size);
+    group.onMemberEnd((index) => shared.leave(index));
+    return shared;
+  });
+  return training.join(group.index, model, lossFn);
+}
+
+/** `{ [key]: value }`, or nothing when value is undefined (options that must be absent, not undefined). */
+export function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -37,11 +37,12 @@ describe('selectBackend', () => {
     expect(active.name).toBe('wasm');
     expect(logs).toEqual([
       'backend tensorflow-gpu unavailable: @tensorflow/tfjs-node-gpu is not installed; trying the next one',
+      'backend webgpu unavailable: webgpu is not installed; trying the next one',
       'backend tensorflow unavailable: @tensorflow/tfjs-node is not installed; trying the next one',
     ]);
     // Same failures again: not logged a second time.
     await selectBackend('auto', { log: (m) => logs.push(m), importModule });
-    expect(logs).toHaveLength(2);
+    expect(logs).toHaveLength(3);
   });
 
   it("logs whether @lab/tfjs-train's native kernels are in use, and why not", async () => {
@@ -96,7 +97,7 @@ describe('selectBackend', () => {
       },
     });
     expect(cpu).toMatchObject({ name: 'cpu', fastTraining: true });
-    expect(cpu.failures[2]).toBe('backend wasm unavailable: the wasm backend failed to initialise; trying the next one');
+    expect(cpu.failures[3]).toBe('backend wasm unavailable: the wasm backend failed to initialise; trying the next one');
     // The kernels go in for whichever of wasm and cpu is tried.
     expect(kernels).toEqual(['wasm', 'cpu']);
   });
@@ -119,7 +120,7 @@ describe('selectBackend', () => {
     expect(tried).toEqual(['cpu']);
     const wasmFailure =
       "backend wasm unavailable: wasm cannot train convolutional networks here: it lacks the training kernel Conv2DBackpropFilter and @lab/tfjs-train's kernels are not installed (@lab/tfjs-train is not installed); trying the next one";
-    expect(chosen.failures[2]).toBe(wasmFailure);
+    expect(chosen.failures[3]).toBe(wasmFailure);
     expect(logs).toContain(wasmFailure);
     expect(logs).toContain("cpu: @lab/tfjs-train's training kernels are not installed (@lab/tfjs-train is not installed); cpu trains with its stock kernels, whose convolution filter gradient is slow");
     const count = logs.length;
@@ -148,7 +149,7 @@ describe('selectBackend', () => {
     expect(trains).toMatchObject({ name: 'wasm', fastTraining: false });
     const cannot = await selectBackend('auto', { log: (m) => logs.push(m), importModule: withMissing(['Conv2DBackpropFilter', 'MaxPoolGrad', 'AvgPoolGrad', 'EluGrad', 'LRNGrad']) });
     expect(cannot).toMatchObject({ name: 'cpu', fastTraining: false });
-    expect(cannot.failures[2]).toContain(
+    expect(cannot.failures[3]).toContain(
       'wasm cannot train convolutional networks here: it lacks the training kernels Conv2DBackpropFilter, MaxPoolGrad, AvgPoolGrad and 2 more and @lab/tfjs-train\'s kernels are not installed (@lab/tfjs-train could not be loaded (registration exploded on wasm (5 missing)))',
     );
   });
@@ -190,7 +191,7 @@ describe('selectBackend', () => {
       },
     });
     expect(chosen).toMatchObject({ name: 'cpu', fastTraining: false });
-    expect(chosen.failures[2]).toMatch(/^backend wasm unavailable: wasm cannot train convolutional networks here: it lacks the training kernel Conv2DBackpropFilter/);
+    expect(chosen.failures[3]).toMatch(/^backend wasm unavailable: wasm cannot train convolutional networks here: it lacks the training kernel Conv2DBackpropFilter/);
     expect(tf.getBackend()).toBe('cpu');
   });
 

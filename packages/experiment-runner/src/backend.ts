@@ -1,14 +1,19 @@
 import { InputError } from './input-error';
-export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+import { adapterLabel, findWebGpuAdapter, registerWebGpuBackend, type TfRegistry, type WebGpuAdapter, type WebGpuOptions, type WebGpuSetup } from './webgpu-adapter';
+
+export type { WebGpuAdapter, WebGpuOptions } from './webgpu-adapter';
+export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = Exclude<BackendPreference, 'auto'>;
 
-export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 export interface BackendSelection {
   /** The backend that was chosen. */
   name: BackendName;
-  /** The TF.js backend name it registered (`tensorflow`, `wasm`, `cpu`). */
+  /** The TF.js backend name it registered (`tensorflow`, `webgpu`, `wasm`, `cpu`). */
   tfBackend: string;
+  /** The GPU adapter webgpu trains on (vendor, architecture, driver); only for webgpu. */
+  adapter?: WebGpuAdapter;
   /** Whether `@lab/tfjs-train`'s training kernels were installed (wasm or cpu, when that package is importable). */
   fastTraining: boolean;
   /** What @lab/tfjs-train said of its native kernels (which GEMM, or why none), when it was installed. */
@@ -29,11 +34,14 @@ export interface SelectBackendOptions {
    * $OMP_NUM_THREADS else every core). Once installed in a process they keep their threads.
    */
   threads?: number;
+  /** WebGPU adapter choice; tests force the software adapter so they compute alike everywhere. */
+  webgpu?: WebGpuOptions;
 }
 
-type TfCore = { setBackend(name: string): Promise<boolean>; ready(): Promise<void>; getBackend(): string; getKernel?(kernelName: string, backendName: string): unknown };
+type TfCore = TfRegistry & { setBackend(name: string): Promise<boolean>; ready(): Promise<void>; getBackend(): string; getKernel?(kernelName: string, backendName: string): unknown };
 
-const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+// WebGPU before tfjs-node: on a real adapter it outruns the CPU; `auto` skips a software one.
+const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 // A variable specifier keeps bundlers and TypeScript from resolving optional packages at build time.
 const defaultImport = (specifier: string): Promise<unknown> => import(/* @vite-ignore */ specifier);
@@ -130,21 +138,84 @@ function logOnce(log: (message: string) => void, message: string): void {
   log(message);
 }
 
+type AttemptResult = { ok: true; tfBackend: string; fastTraining: boolean; native?: string; nativeThreads?: number; adapter?: WebGpuAdapter } | { ok: false; reason: string };
+
+/** One Dawn setup per Dawn module and adapter choice in a process: a second selectBackend reuses the live device. */
+const webGpuSetups = new WeakMap<object, Map<string, Promise<WebGpuSetup | { reason: string }>>>();
+let registeredWebGpu: { setup: WebGpuSetup; tf: TfCore } | undefined;
+
+function webGpuSetupFor(dawn: unknown, options: WebGpuOptions): Promise<WebGpuSetup | { reason: string }> {
+  const key = options.forceFallbackAdapter ? 'fallback' : 'default';
+  const byModule = webGpuSetups.get(dawn as object) ?? new Map<string, Promise<WebGpuSetup | { reason: string }>>();
+  webGpuSetups.set(dawn as object, byModule);
+  if (!byModule.has(key)) byModule.set(key, findWebGpuAdapter(dawn, options));
+  return byModule.get(key)!;
+}
+
+async function initialise(tf: TfCore, tfBackend: string): Promise<string | undefined> {
+  try {
+    const ok = await tf.setBackend(tfBackend);
+    if (!ok) return `the ${tfBackend} backend failed to initialise`;
+    await tf.ready();
+  } catch (error) {
+    return `the ${tfBackend} backend failed to initialise (${(error as Error).message})`;
+  }
+  return undefined;
+}
+
+/**
+ * Dawn first (an adapter must exist, and `navigator.gpu` must be set before tfjs-backend-webgpu is
+ * imported, or it does not register), then the backend on that adapter. `auto` refuses a software
+ * adapter: it computes on the CPU, slower than the CPU backends.
+ */
+async function attemptWebGpu(tf: TfCore, load: (specifier: string) => Promise<unknown>, log: (message: string) => void, auto: boolean, options: WebGpuOptions): Promise<AttemptResult> {
+  let dawn: unknown;
+  try {
+    dawn = await load('webgpu');
+  } catch (error) {
+    return { ok: false, reason: describeImportError('webgpu', error) };
+  }
+  const setup = await webGpuSetupFor(dawn, options);
+  if ('reason' in setup) return { ok: false, reason: setup.reason };
+  const label = adapterLabel(setup.info);
+  if (setup.info.software) {
+    if (auto) return { ok: false, reason: `only a software adapter (${label}), which computes on the CPU; a GPU needs its driver (Vulkan on Linux)` };
+    logOnce(log, `webgpu: kept as asked on a software adapter (${label}): it computes on the CPU, so its timings are not GPU timings`);
+  } else {
+    logOnce(log, `webgpu: adapter ${label}`);
+  }
+  let webgpuModule: unknown;
+  try {
+    webgpuModule = await load('@tensorflow/tfjs-backend-webgpu');
+    if (registeredWebGpu?.setup !== setup || registeredWebGpu.tf !== tf) {
+      registerWebGpuBackend(tf, webgpuModule, setup);
+      registeredWebGpu = { setup, tf };
+    }
+  } catch (error) {
+    return { ok: false, reason: describeImportError('@tensorflow/tfjs-backend-webgpu', error) };
+  }
+  const failed = await initialise(tf, 'webgpu');
+  if (failed != null) return { ok: false, reason: failed };
+  return { ok: true, tfBackend: 'webgpu', fastTraining: false, adapter: setup.info };
+}
+
 async function attempt(
   name: BackendName,
   load: (specifier: string) => Promise<unknown>,
   log: (message: string) => void,
   auto: boolean,
-  threads?: number,
-): Promise<{ ok: true; tfBackend: string; fastTraining: boolean; native?: string; nativeThreads?: number } | { ok: false; reason: string }> {
-  const pkg = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node', wasm: '@tensorflow/tfjs-backend-wasm', cpu: '@tensorflow/tfjs-backend-cpu' }[name];
-  const tfBackend = name === 'tensorflow-gpu' ? 'tensorflow' : name;
+  options: SelectBackendOptions,
+): Promise<AttemptResult> {
   let tf: TfCore;
   try {
     tf = (await load('@tensorflow/tfjs-core')) as TfCore;
   } catch (error) {
     return { ok: false, reason: describeImportError('@tensorflow/tfjs-core', error) };
   }
+  if (name === 'webgpu') return attemptWebGpu(tf, load, log, auto, options.webgpu ?? {});
+  const threads = options.threads;
+  const pkg = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node', wasm: '@tensorflow/tfjs-backend-wasm', cpu: '@tensorflow/tfjs-backend-cpu' }[name];
+  const tfBackend = name === 'tensorflow-gpu' ? 'tensorflow' : name;
   try {
     await load(pkg);
   } catch (error) {
@@ -169,19 +240,16 @@ async function attempt(
       logOnce(log, `cpu: @lab/tfjs-train's training kernels are not installed (${kernels.why}); cpu trains with its stock kernels, whose convolution filter gradient is slow`);
     }
   }
-  try {
-    const ok = await tf.setBackend(tfBackend);
-    if (!ok) return { ok: false, reason: `the ${tfBackend} backend failed to initialise` };
-    await tf.ready();
-  } catch (error) {
-    return { ok: false, reason: `the ${tfBackend} backend failed to initialise (${(error as Error).message})` };
-  }
+  const failed = await initialise(tf, tfBackend);
+  if (failed != null) return { ok: false, reason: failed };
   return { ok: true, tfBackend, fastTraining, ...(native != null ? { native } : {}), ...(nativeThreads !== undefined ? { nativeThreads } : {}) };
 }
 
 /**
  * Chooses and initialises a TF.js backend by dynamic import only, so none is a hard dependency.
- * `auto` tries @tensorflow/tfjs-node-gpu, @tensorflow/tfjs-node, wasm, then cpu. Stock wasm cannot
+ * `auto` tries @tensorflow/tfjs-node-gpu, WebGPU (Dawn's `webgpu` package with
+ * @tensorflow/tfjs-backend-webgpu) on a real GPU adapter, @tensorflow/tfjs-node, wasm, then cpu.
+ * An explicit `webgpu` also takes a software adapter, with a warning. Stock wasm cannot
  * train convolutions (it has no Conv2DBackpropFilter), so `auto` takes wasm only when it can train:
  * @lab/tfjs-train's kernels installed, or no training kernel missing. On wasm and cpu those kernels
  * are installed whenever @lab/tfjs-train is importable. An explicit `wasm` that cannot train is kept,
@@ -196,10 +264,10 @@ export async function selectBackend(pref: BackendPreference, options: SelectBack
   const order = pref === 'auto' ? AUTO_ORDER : [pref];
   const failures: string[] = [];
   for (const name of order) {
-    const result = await attempt(name, load, log, pref === 'auto', options.threads);
+    const result = await attempt(name, load, log, pref === 'auto', options);
     if (result.ok) {
-      const { tfBackend, fastTraining, native, nativeThreads } = result;
-      return { name, tfBackend, fastTraining, ...(native != null ? { native } : {}), ...(nativeThreads !== undefined ? { nativeThreads } : {}), failures };
+      const { tfBackend, fastTraining, native, nativeThreads, adapter } = result;
+      return { name, tfBackend, ...(adapter != null ? { adapter } : {}), fastTraining, ...(native != null ? { native } : {}), ...(nativeThreads !== undefined ? { nativeThreads } : {}), failures };
     }
     const message = `backend ${name} unavailable: ${result.reason}${pref === 'auto' && name !== 'cpu' ? '; trying the next one' : ''}`;
     failures.push(message);

@@ -20,6 +20,8 @@ import type { ProgressMode } from './progress';
 import { buildReport } from './report';
 import { formatRunListing, listRuns } from './run-folder';
 import { ownVersion, resumeRun, runExperiment } from './run-experiment';
+import { parseFuse } from './trial-group';
+import { addSlurmTaskCommand, addWorkerCommand, executorForResume, executorFromOptions, parseExecutorKind, withExecutorOptions } from './scale-out-cli';
 
 /** Exit codes: documented in `lab --help` and in each command's help. */
 export { EXIT };
@@ -103,14 +105,15 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   /** The folder or file the command writes, named in file-system errors that carry no path (ENOSPC on a write). */
   let writing: string | undefined;
 
-  cli
-    .command('run <experiment-file>', 'Run an experiment (all its sweep variants × seeds × folds) into a new run folder')
+  withExecutorOptions(cli
+    .command('run <experiment-file>', 'Run an experiment (all its sweep variants × seeds × folds) into a new run folder'))
     .option('--set <key=value>', 'Override a parameter (repeatable; dotted keys for nested params; seeds=3, folds=5 also work)', { type: [String] })
     .option('--config <file>', 'YAML or JSON file of { params, sweep, seeds, folds }')
     .option('--experiment <name>', 'Which experiment, when the file exports several')
     .option('--workers <n>', 'Parallel worker processes (default: number of CPU cores; 0 = run in this process)')
     .option('--backend <name>', `TensorFlow.js backend: ${[...BACKEND_PREFERENCES, 'none'].join(' | ')} (default: the experiment's, else auto; auto takes wasm only where it can train, i.e. with @lab/tfjs-train installed)`)
     .option('--fail-fast', 'Stop at the first failed trial')
+    .option('--fuse <mode>', 'Fused trials, for experiments that declare them: auto | off | K (at most K trials train as one computation; default auto)')
     .option('--runs-dir <dir>', 'Folder of run folders', { default: 'runs' })
     .option('--name <name>', 'Run folder suffix (default: the experiment name)')
     .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
@@ -124,20 +127,26 @@ export async function main(argv: string[] = process.argv): Promise<number> {
         const workers = parseWorkers(options.workers);
         const backend = parseBackend(options.backend);
         const progress = parseProgress(options.progress);
+        const fuse = options.fuse === undefined ? undefined : parseFuse(String(options.fuse));
         checkFileOption('run', file, 'an experiment module (.js, .mjs or .ts) exporting defineExperiment(...)');
         if (options.config !== undefined) checkFileOption('--config', String(options.config), 'a YAML or JSON file of { params, sweep, seeds, folds }');
         const runsDir = String(options.runsDir);
         checkWritableFolderOption('--runs-dir', runsDir, 'a folder for the run folders');
+        parseExecutorKind(options.executor);
         const experiment = await loadExperiment(file, options.experiment === undefined ? undefined : String(options.experiment));
+        // bullmq or slurm; undefined: the local executors, as --workers says.
+        const executor = executorFromOptions(options, experiment, (m) => process.stderr.write(`lab: ${m}\n`));
         writing = runsDir;
         const signals = abortOnSignals();
         try {
           const runDir = await runExperiment(experiment, {
+            ...(executor ? { executor } : {}),
             runsDir,
             overrides,
             ...(options.config ? { configFile: String(options.config) } : {}),
             ...(workers !== undefined ? { workers } : {}),
             ...(backend ? { backend } : {}),
+            ...(fuse !== undefined ? { fuse } : {}),
             failFast: Boolean(options.failFast),
             ...(options.name ? { name: String(options.name) } : {}),
             experimentFile: experiment.file!,
@@ -158,9 +167,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       })();
     });
 
-  cli
-    .command('resume <run-dir>', 'Finish an interrupted run: completed trials are kept, interrupted ones restart from their last checkpoint')
+  withExecutorOptions(cli
+    .command('resume <run-dir>', 'Finish an interrupted run: completed trials are kept, interrupted ones restart from their last checkpoint'))
     .option('--workers <n>', 'Parallel worker processes (default: as in the original run)')
+    .option('--fuse <mode>', 'Fused trials: auto | off | K (default: as in the original run)')
     .option('--fail-fast', 'Stop at the first failed trial')
     .option('--progress <mode>', 'auto | tty | plain | none', { default: 'auto' })
     .option('--no-report', 'Do not build the report at the end')
@@ -169,12 +179,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       result = (async () => {
         const workers = parseWorkers(options.workers);
         const progress = parseProgress(options.progress);
+        const fuse = options.fuse === undefined ? undefined : parseFuse(String(options.fuse));
         checkFolderOption('resume', runDir, 'a run folder (runs/<YYYYMMDD_HHMMSS>_<name>)');
+        // A queue or cluster run goes on there (config.json executor.settings), unless --executor says otherwise.
+        const executor = await executorForResume(runDir, options, (m) => process.stderr.write(`lab: ${m}\n`));
         writing = runDir;
         const signals = abortOnSignals();
         try {
           await resumeRun(runDir, undefined, {
+            ...(executor ? { executor } : {}),
             ...(workers !== undefined ? { workers } : {}),
+            ...(fuse !== undefined ? { fuse } : {}),
             ...(options.failFast ? { failFast: true } : {}),
             progress,
             report: options.report !== false,
@@ -255,6 +270,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
         return EXIT.ok;
       })();
     });
+
+  addWorkerCommand(cli, (running) => (result = running));
+  addSlurmTaskCommand(cli, (running) => (result = running));
 
   cli.version(ownVersion());
   cli.help((sections) => {

@@ -59,6 +59,30 @@ export interface ExperimentDefinition<P extends Params = Params> {
    * ranges, and whether the data a trial names exists. Not called by `resumeRun` (its plan ran before).
    */
   checkPlan?(plan: RunPlan): string[] | Promise<string[]>;
+  /**
+   * Fused trials: trials whose `key` is equal (and not null) may run together in one worker as
+   * one computation; each then gets `ctx.group` (see TrialGroupHandle) and must finish as it
+   * would alone. Declare it only when `trial` uses `ctx.group`. `bytesPerTrial` (an estimate of
+   * one trial's memory) bounds the groups `--fuse auto` makes.
+   */
+  fuse?: { key(params: P): string | null; bytesPerTrial?(params: P): number };
+  /**
+   * A fingerprint of the data a trial with these parameters reads (a hash of its files, a data-set
+   * version). The queue and cluster executors compute it on the coordinator and on each worker, and a
+   * worker whose data differs refuses the trial instead of training on other data.
+   */
+  dataFingerprint?(params: P): string | Promise<string>;
+  /** What one trial needs on a Slurm cluster (`lab run --executor slurm`); the CLI's options win. */
+  resources?: TrialResources;
+}
+
+/** Per-trial resources, as sbatch options: `--cpus-per-task`, `--mem` (e.g. "4G"), `--time` (e.g. "01:00:00"), `--gres`, `--partition`. */
+export interface TrialResources {
+  cpusPerTask?: number;
+  mem?: string;
+  time?: string;
+  gres?: string;
+  partition?: string;
 }
 
 const EXPERIMENT_BRAND = Symbol.for('@lab/experiment-runner/experiment');

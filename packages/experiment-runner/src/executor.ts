@@ -9,6 +9,7 @@ import type { Experiment } from './define-experiment';
 import type { TrialSpec } from './plan';
 import { createTrialContext } from './trial-context';
 import { InputError } from './input-error';
+import { createTrialGroup, type TrialGroupHandle } from './trial-group';
 
 export interface TrialJob {
   runDir: string;
@@ -20,18 +21,35 @@ export interface TrialJob {
   attempt: number;
   /** Number of folds of the run (k-fold cross-validation). */
   folds?: number;
+  /**
+   * Fused trials (see ExperimentDefinition.fuse): every trial of the group, `trial` first, each
+   * with its own attempt number. They run together in one process; the outcome then has `members`.
+   */
+  group?: GroupMember[];
+}
+
+export interface GroupMember {
+  trial: TrialSpec;
+  attempt: number;
 }
 
 export interface TrialEvents {
-  onProgress?(done: number, total: number, note?: string): void;
+  /** `trialId` names the member of a group job the progress is of (absent: the job's trial). */
+  onProgress?(done: number, total: number, note?: string, trialId?: string): void;
+  /** A group job's member has finished (reported as soon as it does, before the others). */
+  onMemberOutcome?(trialId: string, outcome: TrialOutcome): void;
   /** Aborting asks the trial to stop (`ctx.signal`); the outcome is then `aborted`. */
   signal: AbortSignal;
 }
 
-export type TrialOutcome =
+export type TrialOutcome = (
   | { status: 'completed' }
   | { status: 'failed'; error: { message: string; stack?: string } }
-  | { status: 'aborted' };
+  | { status: 'aborted' }
+) & {
+  /** A group job's outcome of each member, by trial id (the job's own status is its first member's). */
+  members?: Record<string, TrialOutcome>;
+};
 
 /**
  * Where trials run. The scheduler only calls `run` up to `concurrency` times at once, so a
@@ -45,6 +63,13 @@ export interface Executor {
    * executor sets it; recorded in config.json (`execution.threadsPerWorker`).
    */
   readonly threadsPerWorker?: string;
+  /**
+   * Whether the executor runs fused trials (a job with `group`) and reports each member's outcome.
+   * The local executors do; for others the runner sends every trial as a job of its own.
+   */
+  readonly runsGroups?: boolean;
+  /** How to reach the executor again (a queue URL, Slurm options): recorded in config.json for `lab resume`. */
+  readonly settings?: Record<string, string | number>;
   run(job: TrialJob, events: TrialEvents): Promise<TrialOutcome>;
   close(): Promise<void>;
 }
@@ -60,7 +85,9 @@ export async function runTrialHere(
   job: TrialJob,
   events: TrialEvents,
   beforeWrite?: () => void,
+  group?: TrialGroupHandle,
 ): Promise<TrialOutcome> {
+  if (job.group != null && job.group.length > 1) return runTrialGroupHere(experiment, job, job.group, events, beforeWrite);
   const ctx = createTrialContext({
     runDir: job.runDir,
     trialId: job.trial.id,
@@ -72,6 +99,7 @@ export async function runTrialHere(
     signal: events.signal,
     ...(events.onProgress ? { onProgress: events.onProgress } : {}),
     ...(beforeWrite ? { beforeWrite } : {}),
+    ...(group ? { group } : {}),
   });
   try {
     await experiment.trial(structuredClone(job.trial.params), job.trial.seed, ctx);
@@ -84,11 +112,46 @@ export async function runTrialHere(
 }
 
 /**
+ * Runs a group of fused trials in this process: each member's trial function with its own context
+ * (and `ctx.group`), all at once; a member that throws fails alone. Each member's outcome goes to
+ * `events.onMemberOutcome` as soon as it is known.
+ */
+async function runTrialGroupHere(
+  experiment: Experiment,
+  job: TrialJob,
+  members: GroupMember[],
+  events: TrialEvents,
+  beforeWrite?: () => void,
+): Promise<TrialOutcome> {
+  const group = createTrialGroup(members.map((m) => m.trial.id));
+  const { group: _members, ...single } = job;
+  const outcomes = await Promise.all(
+    members.map(async ({ trial, attempt }, index) => {
+      const memberJob: TrialJob = { ...single, trial, attempt };
+      const memberEvents: TrialEvents = {
+        signal: events.signal,
+        ...(events.onProgress ? { onProgress: (done: number, total: number, note?: string) => events.onProgress!(done, total, note, trial.id) } : {}),
+      };
+      let outcome: TrialOutcome;
+      try {
+        outcome = await runTrialHere(experiment, memberJob, memberEvents, beforeWrite, group.handles[index]);
+      } finally {
+        group.memberEnded(index);
+      }
+      events.onMemberOutcome?.(trial.id, outcome);
+      return [trial.id, outcome] as const;
+    }),
+  );
+  return { ...outcomes[0][1], members: Object.fromEntries(outcomes) };
+}
+
+/**
  * Runs trials inside the calling process, `concurrency` at a time (async trials interleave; CPU-bound
  * ones do not run in parallel). For debugging and for experiments that are not in a module file.
  */
 export class InProcessExecutor implements Executor {
   readonly kind = 'in-process';
+  readonly runsGroups = true;
   constructor(
     private readonly experiment: Experiment,
     readonly concurrency = 1,
@@ -104,7 +167,8 @@ export class InProcessExecutor implements Executor {
 /** Messages between the scheduler and a worker process. */
 export type ToWorker = { type: 'run'; job: TrialJob } | { type: 'abort' };
 export type FromWorker =
-  | { type: 'progress'; done: number; total: number; note?: string }
+  | { type: 'progress'; done: number; total: number; note?: string; trialId?: string }
+  | { type: 'member-outcome'; trialId: string; outcome: TrialOutcome }
   | { type: 'outcome'; outcome: TrialOutcome }
   | { type: 'log'; message: string };
 
@@ -164,6 +228,7 @@ export function workerEnvironment(workers: number, env: NodeJS.ProcessEnv = proc
  */
 export class ChildProcessExecutor implements Executor {
   readonly kind = 'child-process';
+  readonly runsGroups = true;
   private readonly slots: WorkerSlot[] = [];
   private readonly execArgv: string[];
   private readonly script: string;
@@ -223,7 +288,8 @@ export class ChildProcessExecutor implements Executor {
           resolvePromise(outcome);
         };
         const onMessage = (message: FromWorker) => {
-          if (message.type === 'progress') events.onProgress?.(message.done, message.total, message.note);
+          if (message.type === 'progress') events.onProgress?.(message.done, message.total, message.note, message.trialId);
+          else if (message.type === 'member-outcome') events.onMemberOutcome?.(message.trialId, message.outcome);
           else if (message.type === 'log') this.options.onLog?.(message.message);
           else if (message.type === 'outcome') finish(message.outcome);
         };

@@ -6,10 +6,13 @@ import { renderVegaLite } from './figures';
 import { escapeHtml, escapeMarkdown, markdownToHtml } from './html';
 import { loadExperiment } from './load-experiment';
 import { formatDuration } from './progress';
+import { adapterLabel } from './webgpu-adapter';
 import type { ReportContext, ReportSection, ReportTable } from './report-types';
 import { formatMetricsProblem, readRunConfig, readRunState, slugify, type IncompleteMetricsOptions, type MetricsLine, type RunConfig } from './run-folder';
 import { describeComparison, describeMeanCI, formatMeanCI, formatNumber, formatP, meanCI95, pairedComparison, type MeanCI } from './stats';
 import { summarizeChecked, type RunSummary } from './summary';
+import { describeTrialHosts } from './trial-hosts';
+import { describeFusedTrials } from './trial-group';
 import type { VegaLiteSpec } from './trial-context';
 
 /** A report as blocks, rendered once to Markdown and once to HTML so the two always agree. */
@@ -279,7 +282,9 @@ export async function buildReport(runDir: string, experiment?: Experiment, optio
       ['Timestamp', `${config.createdAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`],
       ['Description', config.experiment.description],
       ['Executor', `${config.executor.kind}, ${config.executor.workers} worker${config.executor.workers === 1 ? '' : 's'} on ${config.host.user ? `${config.host.user}@` : ''}${config.host.hostname} (${config.host.platform}/${config.host.arch}, ${config.host.cpus} CPUs, Node ${config.host.node})`],
-      ['Backend', config.backend.name === 'none' ? 'none (no TensorFlow.js)' : `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train training kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''} (asked: ${config.backend.preference})`],
+      ...((hosts) => (hosts ? [['Trials ran on', hosts] as [string, string]] : []))(describeTrialHosts(runDir, config)),
+      ...((fused) => (fused ? [['Fused trials', fused] as [string, string]] : []))(describeFusedTrials(runDir, config)),
+      ['Backend', config.backend.name === 'none' ? 'none (no TensorFlow.js)' : `${config.backend.name}${config.backend.adapter ? ` on ${adapterLabel(config.backend.adapter)}` : ''}${config.backend.fastTraining ? ' with @lab/tfjs-train training kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''} (asked: ${config.backend.preference})`],
       ['Versions', Object.entries(config.versions).map(([k, v]) => `${k} ${v}`).join(', ')],
       ['Git commit', config.git.commit ? `${config.git.commit}${config.git.dirty ? ' (with uncommitted changes)' : ''}` : 'not a git checkout'],
       ['Status', `${state?.status ?? 'unknown'}: ${summary.counts.completed}/${summary.counts.total} trials completed${summary.counts.failed ? `, ${summary.counts.failed} failed` : ''}${summary.counts.pending ? `, ${summary.counts.pending} not run` : ''}${state && state.sessions.length > 1 ? `, resumed ${state.sessions.length - 1}×` : ''}`],

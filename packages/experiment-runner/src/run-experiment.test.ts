@@ -289,7 +289,7 @@ describe('backend', () => {
     expect(native).toMatch(/^(native kernels on (onednn|openblas|builtin) SGEMM|no native kernels \(.+\))/);
     // And the threads those kernels computed with in this process (the run's trials ran here: workers 0).
     const { threadsPerWorker } = readRunConfig(runDir).execution!;
-    expect(Number.isInteger(threadsPerWorker) && threadsPerWorker >= 1).toBe(true);
+    expect(Number.isInteger(threadsPerWorker) && threadsPerWorker! >= 1).toBe(true);
     expect(readMetrics(runDir)[0].sum).toBe(6);
   });
 });

@@ -6,8 +6,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { selectBackend, type BackendName, type BackendPreference } from './backend';
 import type { Experiment } from './define-experiment';
-import { ChildProcessExecutor, InProcessExecutor, parseThreads, type Executor } from './executor';
+import { ChildProcessExecutor, InProcessExecutor, parseThreads, type Executor, type TrialOutcome } from './executor';
 import { loadExperiment } from './load-experiment';
+import { planTrialGroups } from './trial-group';
 import { loadConfigFile, mergeOverrides, planRun, type RunOverrides, type RunPlan, type TrialSpec } from './plan';
 import { createProgress, type ProgressMode, type ProgressReporter } from './progress';
 import { buildReport } from './report';
@@ -25,9 +26,11 @@ import {
   type RunConfig,
   type RunState,
   type RunStatus,
+  type TrialStatus,
 } from './run-folder';
 import { writeSummary } from './summary';
 import { InputError } from './input-error';
+import { checkFuseSetting, type FuseSetting } from './trial-group';
 import { checkpointProblem, discardCheckpoint, setCheckpointAside } from './trial-context';
 
 export interface ExecuteOptions {
@@ -44,6 +47,11 @@ export interface ExecuteOptions {
   report?: boolean;
   /** A custom executor (a job queue, say); overrides `workers`. */
   executor?: Executor;
+  /**
+   * Fused trials (experiments that declare `fuse`): 'auto' (their default), 'off', or at most K
+   * trials per group. A resume keeps the run's recorded setting unless this is given.
+   */
+  fuse?: FuseSetting;
 }
 
 export interface RunOptions extends ExecuteOptions {
@@ -95,7 +103,7 @@ function nearestPackageJson(from: string): string | undefined {
   }
 }
 
-const TRACKED_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@lab/tfjs-train'];
+const TRACKED_PACKAGES = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-backend-webgpu', 'webgpu', '@lab/tfjs-train'];
 
 /** Versions of node, this package, TF.js packages and the experiment package's dependencies that resolve. */
 export function collectVersions(experimentFile?: string): Record<string, string> {
@@ -186,6 +194,23 @@ function defaultThreads(executor: Executor): number {
   return executor instanceof InProcessExecutor ? cores : Math.max(1, Math.floor(cores / executor.concurrency));
 }
 
+/**
+ * The fused-trials setting of a run: the one asked for, else the one recorded (resume), else
+ * 'auto' where the experiment can fuse trials; always 'off' where it cannot (and said once).
+ */
+function fuseSetting(experiment: Experiment, executor: Executor, asked: FuseSetting | undefined, recorded: unknown, log: (message: string) => void): FuseSetting {
+  if (experiment.fuse == null) {
+    if (asked !== undefined && asked !== 'off') log(`fuse: experiment ${experiment.name} does not declare fused trials (fuse), so its trials run one by one`);
+    return 'off';
+  }
+  if (!executor.runsGroups) {
+    if (asked !== undefined && asked !== 'off') log(`fuse: the ${executor.kind} executor runs every trial as a job of its own; fused trials need the local executors`);
+    return 'off';
+  }
+  if (asked !== undefined) return checkFuseSetting(asked, 'fuse');
+  return recorded === undefined ? 'auto' : checkFuseSetting(recorded, 'config.json execution.fuse');
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** The threads per worker recorded in config.json, checked (a hand-edited value is refused, not guessed at). */
@@ -236,7 +261,7 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
   let nativeThreads: number | undefined;
   if (preference !== 'none') {
     const chosen = await selectBackend(preference, { log });
-    backend = { preference, name: chosen.name, fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}), failures: chosen.failures };
+    backend = { preference, name: chosen.name, ...(chosen.adapter != null ? { adapter: chosen.adapter } : {}), fastTraining: chosen.fastTraining, ...(chosen.native != null ? { native: chosen.native } : {}), failures: chosen.failures };
     nativeThreads = chosen.nativeThreads;
   }
   const executor = options.executor ?? makeExecutor(experiment, file, options.workers, plan.trials.length, log);
@@ -262,8 +287,8 @@ export async function runExperiment(experiment: Experiment, options: RunOptions 
     varied: plan.varied,
     trials: plan.trials,
     backend,
-    executor: { kind: executor.kind, workers: executor.concurrency },
-    ...(threadsPerWorker !== undefined ? { execution: { threadsPerWorker } } : {}),
+    executor: { kind: executor.kind, workers: executor.concurrency, ...(executor.settings ? { settings: executor.settings } : {}) },
+    execution: { ...(threadsPerWorker !== undefined ? { threadsPerWorker } : {}), fuse: fuseSetting(experiment, executor, options.fuse, undefined, log) },
     failFast: options.failFast ?? false,
     versions: collectVersions(file),
     git: gitInfo(file ? dirname(file) : process.cwd()),
@@ -325,9 +350,10 @@ export async function resumeRun(
       );
     }
   }
-  config.executor = { kind: executor.kind, workers: executor.concurrency };
+  config.executor = { kind: executor.kind, workers: executor.concurrency, ...(executor.settings ? { settings: executor.settings } : {}) };
   // A run recorded before threads per worker were: from now on its trials keep this session's.
-  if (recorded === undefined && used !== undefined) config.execution = { threadsPerWorker: used };
+  if (recorded === undefined && used !== undefined) config.execution = { ...config.execution, threadsPerWorker: used };
+  config.execution = { ...config.execution, fuse: fuseSetting(experiment, executor, options.fuse, config.execution?.fuse, log) };
   writeRunConfig(runDir, config);
   await executeRun(runDir, experiment, config, executor, { ...options, failFast: options.failFast ?? config.failFast }, log);
   return runDir;
@@ -367,38 +393,71 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
   let failures = 0;
   let interrupted = 0;
   progress.start(config.trials.length, completed.size);
-  const queue = [...pending];
+  // Fused trials: trials that train as one computation run as one job (a group of one: alone).
+  const queue = planTrialGroups(pending, experiment, config.execution?.fuse ?? 'off', executor.concurrency);
+  const jobs = queue.length;
+  /** Writes a finished trial's status (and drops its checkpoint once completed). */
+  const record = (trial: TrialSpec, attempt: number, started: number, outcome: TrialOutcome, fusedWith: string[] | undefined): void => {
+    const durationMs = Date.now() - started;
+    // Queue and cluster executors say which machine ran the trial (TrialStatus.ranOn).
+    const ranOn = (outcome as { ranOn?: TrialStatus['ranOn'] }).ranOn;
+    const base = { id: trial.id, attempt, startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), durationMs, ...(ranOn ? { ranOn } : {}), ...(fusedWith ? { fusedWith } : {}) };
+    if (outcome.status === 'completed') {
+      writeTrialStatus(runDir, { ...base, status: 'completed' });
+      discardCheckpoint(join(runDir, 'trials', trial.id));
+      progress.trialFinished(trial.id, 'completed', durationMs);
+    } else if (outcome.status === 'failed') {
+      failures++;
+      writeTrialStatus(runDir, { ...base, status: 'failed', error: outcome.error });
+      progress.trialFinished(trial.id, 'failed', durationMs);
+      if (options.failFast) controller.abort(new Error(`trial ${trial.id} failed (fail-fast)`));
+    } else {
+      interrupted++;
+      // Left as "running": a resume restarts it from its last checkpoint.
+      progress.trialFinished(trial.id, 'interrupted', durationMs);
+    }
+  };
   const runNext = async (): Promise<void> => {
-    for (let trial = queue.shift(); trial && !controller.signal.aborted; trial = queue.shift()) {
-      const before = readTrialStatus(runDir, trial.id);
-      const attempt = (before?.attempt ?? 0) + 1;
+    for (let unit = queue.shift(); unit && !controller.signal.aborted; unit = queue.shift()) {
       const started = Date.now();
-      writeTrialStatus(runDir, { id: trial.id, status: 'running', attempt, startedAt: new Date(started).toISOString() });
-      progress.trialStarted(trial.id);
+      const members = unit.map((trial) => {
+        const attempt = (readTrialStatus(runDir, trial.id)?.attempt ?? 0) + 1;
+        writeTrialStatus(runDir, { id: trial.id, status: 'running', attempt, startedAt: new Date(started).toISOString() });
+        progress.trialStarted(trial.id);
+        return { trial, attempt };
+      });
+      const ids = unit.map((t) => t.id);
+      const recorded = new Set<string>();
+      // A member of a group is recorded as soon as it finishes, so a later crash of the group cannot lose it.
+      const finish = (id: string, outcome: TrialOutcome) => {
+        const member = members.find((m) => m.trial.id === id);
+        if (member == null || recorded.has(id)) return;
+        recorded.add(id);
+        record(member.trial, member.attempt, started, outcome, unit.length > 1 ? ids.filter((other) => other !== id) : undefined);
+      };
+      const [first] = members;
       const outcome = await executor.run(
-        { runDir, trial, experimentName: config.experiment.name, ...(config.experiment.file ? { experimentFile: config.experiment.file } : {}), backend: config.backend.name, attempt, ...(config.folds !== undefined ? { folds: config.folds } : {}) },
-        { signal: controller.signal, onProgress: (done, total, note) => progress.trialProgress(trial!.id, done, total, note) },
+        {
+          runDir,
+          trial: first.trial,
+          experimentName: config.experiment.name,
+          ...(config.experiment.file ? { experimentFile: config.experiment.file } : {}),
+          backend: config.backend.name,
+          attempt: first.attempt,
+          ...(config.folds !== undefined ? { folds: config.folds } : {}),
+          ...(unit.length > 1 ? { group: members } : {}),
+        },
+        {
+          signal: controller.signal,
+          onProgress: (done, total, note, trialId) => progress.trialProgress(trialId ?? first.trial.id, done, total, note),
+          onMemberOutcome: finish,
+        },
       );
-      const durationMs = Date.now() - started;
-      const base = { id: trial.id, attempt, startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), durationMs };
-      if (outcome.status === 'completed') {
-        writeTrialStatus(runDir, { ...base, status: 'completed' });
-        discardCheckpoint(join(runDir, 'trials', trial.id));
-        progress.trialFinished(trial.id, 'completed', durationMs);
-      } else if (outcome.status === 'failed') {
-        failures++;
-        writeTrialStatus(runDir, { ...base, status: 'failed', error: outcome.error });
-        progress.trialFinished(trial.id, 'failed', durationMs);
-        if (options.failFast) controller.abort(new Error(`trial ${trial.id} failed (fail-fast)`));
-      } else {
-        interrupted++;
-        // Left as "running": a resume restarts it from its last checkpoint.
-        progress.trialFinished(trial.id, 'interrupted', durationMs);
-      }
+      for (const { trial } of members) finish(trial.id, outcome.members?.[trial.id] ?? outcome);
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(executor.concurrency, pending.length)) }, runNext));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(executor.concurrency, jobs)) }, runNext));
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
     progress.stop();

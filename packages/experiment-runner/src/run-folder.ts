@@ -1,7 +1,8 @@
+import type { FuseSetting } from './trial-group';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from './atomic-write';
-import type { BackendName, BackendPreference } from './backend';
+import type { BackendName, BackendPreference, WebGpuAdapter } from './backend';
 import type { Params, SweepSpec } from './define-experiment';
 import type { TrialSpec } from './plan';
 import { readCheckpointRecord } from './trial-context';
@@ -17,15 +18,17 @@ export interface RunConfig {
   folds?: number;
   varied: string[];
   trials: TrialSpec[];
-  /** `native`: what @lab/tfjs-train said of its native kernels (e.g. "native kernels on onednn SGEMM"). */
-  backend: { preference: BackendPreference | 'none'; name: BackendName | 'none'; fastTraining: boolean; native?: string; failures: string[] };
-  executor: { kind: string; workers: number };
+  /** `native`: what @lab/tfjs-train said of its native kernels (e.g. "native kernels on onednn SGEMM"); `adapter`: webgpu's GPU adapter. */
+  backend: { preference: BackendPreference | 'none'; name: BackendName | 'none'; adapter?: WebGpuAdapter; fastTraining: boolean; native?: string; failures: string[] };
+  /** `settings`: how to reach a queue or cluster executor again (see Executor.settings), for `lab resume`. */
+  executor: { kind: string; workers: number; settings?: Record<string, string | number> };
   /**
    * How the trials compute, the same for every trial of the run: `threadsPerWorker` is the threads of the
    * native kernels (OMP_NUM_THREADS) in each trial's process. A resume gives its workers this value
    * whatever its worker count. Absent in runs recorded before it existed, or with an executor that does not say.
    */
-  execution?: { threadsPerWorker: number };
+  /** How trials computed: native-kernel threads per worker; fused trials ('auto', 'off' or at most K per group). */
+  execution?: { threadsPerWorker?: number; fuse?: FuseSetting };
   failFast: boolean;
   versions: Record<string, string>;
   git: { commit: string | null; dirty: boolean | null };
@@ -52,6 +55,10 @@ export interface TrialStatus {
   finishedAt?: string;
   durationMs?: number;
   error?: { message: string; stack?: string };
+  /** Which machine (and process, queue job) ran the trial, when its executor says (queue and cluster executors). */
+  ranOn?: { host: string; pid?: number; executor?: string; jobId?: string };
+  /** The trials this one trained with as one computation (fused trials), when it did. */
+  fusedWith?: string[];
 }
 
 export interface MetricsLine {
@@ -463,6 +470,9 @@ export interface RunListing {
   completed: number;
   failed: number;
   backend: string;
+  /** The executor kind (local kinds, bullmq, slurm) and, for trials that say where they ran, the hosts. */
+  executor?: string;
+  hosts?: string[];
   /** Why the run is unreadable: the file and what is wrong with it. */
   problem?: string;
 }
@@ -515,7 +525,9 @@ function listRun(dir: string): RunListing | undefined {
     completed: 0,
     failed: 0,
     backend: config.backend?.name ?? '',
+    ...(config.executor?.kind ? { executor: config.executor.kind } : {}),
   };
+  const hosts = new Set<string>();
   const problems: string[] = [];
   try {
     const state = readRunState(dir);
@@ -526,13 +538,16 @@ function listRun(dir: string): RunListing | undefined {
   }
   for (const trial of config.trials) {
     try {
-      const status = readTrialStatus(dir, trial.id)?.status;
+      const record = readTrialStatus(dir, trial.id);
+      const status = record?.status;
       if (status === 'completed') listing.completed++;
       if (status === 'failed') listing.failed++;
+      if (record?.ranOn?.host) hosts.add(record.ranOn.host);
     } catch (error) {
       problems.push((error as Error).message);
     }
   }
+  if (hosts.size) listing.hosts = [...hosts].sort();
   if (problems.length) return { ...listing, status: 'unreadable', problem: problems.join('; ') };
   return listing;
 }
@@ -555,5 +570,7 @@ export function listRuns(runsDir = 'runs'): RunListing[] {
 export function formatRunListing(run: RunListing): string {
   const counts = `${run.completed}/${run.trials} done${run.failed ? `, ${run.failed} failed` : ''}`;
   if (run.status === 'unreadable') return `${run.id}  ${'unreadable'.padEnd(11)} ${run.trials ? `${counts}  ` : ''}${run.problem ?? ''}`;
-  return `${run.id}  ${run.status.padEnd(11)} ${counts}  backend ${run.backend}`;
+  // Only executors that record where trials ran (queue, cluster) add this; a local run's line is unchanged.
+  const where = run.hosts?.length ? `  executor ${run.executor ?? '?'} on ${run.hosts.join(', ')}` : '';
+  return `${run.id}  ${run.status.padEnd(11)} ${counts}  backend ${run.backend}${where}`;
 }

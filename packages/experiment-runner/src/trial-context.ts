@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:
 import { join } from 'node:path';
 import { appendLine, fsyncFile, writeFileAtomic, writeJsonAtomic } from './atomic-write';
 import type { BackendName } from './backend';
+import type { TrialGroupHandle } from './trial-group';
 
 export type MetricValue = number | string | boolean | null;
 export type Metrics = { epoch?: number } & Record<string, MetricValue | undefined>;
@@ -37,6 +38,8 @@ export interface TrialContext {
   figure(name: string, spec: VegaLiteSpec): string;
   checkpoint: TrialCheckpoint;
   progress(done: number, total: number, note?: string): void;
+  /** Set when this trial runs fused with others (see ExperimentDefinition.fuse). */
+  group?: TrialGroupHandle;
 }
 
 export const RESERVED_METRIC_KEYS = ['trial', 'seq', 'time'] as const;
@@ -53,7 +56,7 @@ export interface CheckpointRecord {
   sha256?: string;
 }
 
-export interface TrialContextOptions extends Pick<TrialContext, 'trialId' | 'seed' | 'fold' | 'folds' | 'backend' | 'attempt' | 'signal'> {
+export interface TrialContextOptions extends Pick<TrialContext, 'trialId' | 'seed' | 'fold' | 'folds' | 'backend' | 'attempt' | 'signal' | 'group'> {
   runDir: string;
   onProgress?: (done: number, total: number, note?: string) => void;
   /** Called before every write; the worker process uses it to stop writing once its parent is gone. */
@@ -176,6 +179,7 @@ export function createTrialContext(options: TrialContextOptions): TrialContext {
     backend: options.backend,
     attempt: options.attempt,
     signal: options.signal,
+    ...(options.group ? { group: options.group } : {}),
     log(metrics) {
       if (typeof metrics !== 'object' || metrics === null || Array.isArray(metrics)) throw new Error(`ctx.log(${options.trialId}): expected an object of metrics`);
       for (const key of RESERVED_METRIC_KEYS) {

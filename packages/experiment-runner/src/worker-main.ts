@@ -35,7 +35,11 @@ process.on('message', (message: ToWorker) => {
       const outcome = await runTrialHere(
         experiment,
         job,
-        { signal: controller.signal, onProgress: (done, total, note) => send({ type: 'progress', done, total, ...(note !== undefined ? { note } : {}) }) },
+        {
+          signal: controller.signal,
+          onProgress: (done, total, note, trialId) => send({ type: 'progress', done, total, ...(note !== undefined ? { note } : {}), ...(trialId !== undefined ? { trialId } : {}) }),
+          onMemberOutcome: (trialId, outcome) => send({ type: 'member-outcome', trialId, outcome }),
+        },
         ensureParent,
       );
       send({ type: 'outcome', outcome });
