@@ -216,7 +216,8 @@ describe('runDemo', () => {
 describe('demo CLI as a process', () => {
   it('Ctrl-C: says what was interrupted and how to resume it, marks the run interrupted, writes the index, exits 130', async () => {
     const out = join(tmp, 'sigint');
-    const demo = demoProcess(['--scale', 'tiny', '--data', frequencies, '--only', 'frequency-loss', '--out', out, '--workers', '0']);
+    // Groups of 4 fused trials, one after another: the first group finishes long before the last.
+    const demo = demoProcess(['--scale', 'tiny', '--data', frequencies, '--only', 'frequency-loss', '--out', out, '--workers', '0', '--fuse', '4']);
     try {
       await waitFor('the first finished trial', () => /1\/24 trials done/.test(demo.output.stderr));
       demo.child.kill('SIGINT');

@@ -9,7 +9,9 @@ import { rankerGradientsExperiment } from './experiment-ranker-gradients';
 import type { RankerProbes } from './ranker-trial';
 import { simulateDataset } from './simulator';
 
-const quiet = { progress: 'none' as const, log: () => {}, report: false, workers: 0, backend: 'cpu' as const };
+// Unfused: the test interrupts one trial mid-training while the other has not started (fused, both would
+// stop together; the runner's trial-group tests cover resuming a fused group).
+const quiet = { progress: 'none' as const, log: () => {}, report: false, workers: 0, backend: 'cpu' as const, fuse: 'off' as const };
 const folders: string[] = [];
 const tempDir = (prefix: string) => {
   const dir = mkdtempSync(join(tmpdir(), prefix));

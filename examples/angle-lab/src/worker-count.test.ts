@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMetrics, readRunConfig, readRunState, runExperiment, type Experiment } from '@lab/experiment-runner';
+import { readMetrics, readRunConfig, readRunState, readTrialStatus, runExperiment, type Experiment } from '@lab/experiment-runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { materialExperiment } from './experiment-material';
 import { scaleOverrides } from './scales';
@@ -58,7 +58,7 @@ async function run(workers: number, threads: number): Promise<string> {
 }
 
 describe('the worker count does not change the numbers', () => {
-  it('1 worker × 2 threads and 2 workers × 1 thread give exactly the same per-epoch metrics (built-in GEMM)', async () => {
+  it('1 worker × 2 threads (the two trials fused) and 2 workers × 1 thread (each alone) give exactly the same per-epoch metrics (built-in GEMM)', async () => {
     const one = await run(1, 2);
     const two = await run(2, 1);
     for (const [runDir, workers, threads] of [[one, 1, 2], [two, 2, 1]] as const) {
@@ -66,7 +66,9 @@ describe('the worker count does not change the numbers', () => {
       const config = readRunConfig(runDir);
       expect(config.trials.map((t) => t.id)).toEqual(['v0-s0-f0', 'v0-s0-f1']);
       expect(config.executor).toEqual({ kind: 'child-process', workers });
-      expect(config.execution).toEqual({ threadsPerWorker: threads });
+      expect(config.execution).toEqual({ threadsPerWorker: threads, fuse: 'auto' });
+      // One worker trains both trials fused (one group); two workers train one each: the numbers below must not care.
+      expect(readTrialStatus(runDir, 'v0-s0-f0')!.fusedWith).toEqual(workers === 1 ? ['v0-s0-f1'] : undefined);
       // The native kernels trained on the built-in GEMM (or, without a C compiler, none did: the test then checks the JS kernels).
       expect(config.backend.native).toMatch(/^(native kernels on builtin SGEMM|no native kernels)/);
     }

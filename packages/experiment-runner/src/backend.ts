@@ -1,5 +1,5 @@
 import { InputError } from './input-error';
-import { adapterLabel, findWebGpuAdapter, registerWebGpuBackend, type TfRegistry, type WebGpuAdapter, type WebGpuOptions, type WebGpuSetup } from './webgpu-adapter';
+import { adapterLabel, findWebGpuAdapter, probeAdapterInChild, registerWebGpuBackend, type TfRegistry, type WebGpuAdapter, type WebGpuOptions, type WebGpuSetup } from './webgpu-adapter';
 
 export type { WebGpuAdapter, WebGpuOptions } from './webgpu-adapter';
 export type BackendPreference = 'auto' | 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -163,12 +163,21 @@ async function initialise(tf: TfCore, tfBackend: string): Promise<string | undef
   return undefined;
 }
 
+const softwareOnly = (label: string) => `only a software adapter (${label}), which computes on the CPU; a GPU needs its driver (Vulkan on Linux)`;
+
 /**
  * Dawn first (an adapter must exist, and `navigator.gpu` must be set before tfjs-backend-webgpu is
  * imported, or it does not register), then the backend on that adapter. `auto` refuses a software
  * adapter: it computes on the CPU, slower than the CPU backends.
  */
 async function attemptWebGpu(tf: TfCore, load: (specifier: string) => Promise<unknown>, log: (message: string) => void, auto: boolean, options: WebGpuOptions): Promise<AttemptResult> {
+  // `auto` asks a child process first (with the real packages): on the usual machine without a GPU,
+  // Dawn then never loads here, and its start-up warnings on stderr are not shown.
+  if (auto && load === defaultImport && !options.forceFallbackAdapter) {
+    const probe = await probeAdapterInChild();
+    if ('reason' in probe) return { ok: false, reason: probe.reason };
+    if (probe.software) return { ok: false, reason: softwareOnly(adapterLabel(probe)) };
+  }
   let dawn: unknown;
   try {
     dawn = await load('webgpu');
@@ -179,7 +188,7 @@ async function attemptWebGpu(tf: TfCore, load: (specifier: string) => Promise<un
   if ('reason' in setup) return { ok: false, reason: setup.reason };
   const label = adapterLabel(setup.info);
   if (setup.info.software) {
-    if (auto) return { ok: false, reason: `only a software adapter (${label}), which computes on the CPU; a GPU needs its driver (Vulkan on Linux)` };
+    if (auto) return { ok: false, reason: softwareOnly(label) };
     logOnce(log, `webgpu: kept as asked on a software adapter (${label}): it computes on the CPU, so its timings are not GPU timings`);
   } else {
     logOnce(log, `webgpu: adapter ${label}`);

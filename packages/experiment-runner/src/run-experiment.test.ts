@@ -390,7 +390,7 @@ describe('native-kernel threads per worker', () => {
       const overrides = { params: { sleepMs: 40 }, seeds: 2 };
       const runDir = await runExperiment(tiny, { runsDir, workers: 2, experimentFile: fixtureFile, overrides, signal: controller.signal, ...quiet, progress });
       const recorded = Number(workerEnvironment(2).OMP_NUM_THREADS);
-      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded });
+      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded, fuse: 'off' });
       const ids = readRunConfig(runDir).trials.map((t) => t.id);
       const completedFirst = ids.filter((id) => readTrialStatus(runDir, id)?.status === 'completed');
       expect(completedFirst.length).toBeGreaterThanOrEqual(1);
@@ -401,7 +401,7 @@ describe('native-kernel threads per worker', () => {
       await resumeRun(runDir, undefined, { ...quiet, workers: 1, log: (m) => messages.push(m) });
       expect(readRunState(runDir)!.status).toBe('completed');
       expect(readRunConfig(runDir).executor).toEqual({ kind: 'child-process', workers: 1 });
-      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded });
+      expect(readRunConfig(runDir).execution).toEqual({ threadsPerWorker: recorded, fuse: 'off' });
       const logged = ids.map((id) => JSON.parse(readFileSync(join(runDir, 'trials', id, 'artifacts', 'final.json'), 'utf8')).ompThreads as string);
       expect(logged).toEqual(ids.map(() => String(recorded)));
       const alone = Number(workerEnvironment(1).OMP_NUM_THREADS);

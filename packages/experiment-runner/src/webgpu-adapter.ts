@@ -4,6 +4,9 @@
  * statically: both packages are optional and loaded by `selectBackend` only when webgpu is tried.
  */
 
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { installNodeReadSync, trackDawnTicks, type TfUtil } from './webgpu-read-sync';
 
 /** The adapter a run trained on, as recorded in config.json and the report. */
@@ -158,4 +161,38 @@ export function registerWebGpuBackend(tf: TfRegistry, webgpuModule: unknown, set
     },
     3,
   );
+}
+
+/** The script the probe runs: Dawn's first adapter, as JSON on stdout (null when there is none). */
+const PROBE_SCRIPT = `
+const dawn = await import(process.argv[1]);
+const adapter = await dawn.create([]).requestAdapter({ powerPreference: 'high-performance' });
+const info = adapter?.info ?? {};
+process.stdout.write(JSON.stringify(adapter ? { info: { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, isFallbackAdapter: info.isFallbackAdapter }, isFallbackAdapter: adapter.isFallbackAdapter } : null));
+process.exit(0);
+`;
+
+/**
+ * Which adapter Dawn would give, asked in a short-lived child process. Dawn prints warnings on
+ * stderr as it starts, and `auto` on a machine without a GPU should neither show them nor keep
+ * Dawn loaded: the child's output is read and the rest discarded.
+ */
+export function probeAdapterInChild(timeoutMs = 30_000): Promise<WebGpuAdapter | { reason: string }> {
+  let entry: string;
+  try {
+    entry = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch {
+    return Promise.resolve({ reason: 'webgpu is not installed' });
+  }
+  return new Promise((done) => {
+    execFile(process.execPath, ['--input-type=module', '-e', PROBE_SCRIPT, entry], { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      try {
+        const found = JSON.parse(stdout) as Pick<AdapterLike, 'info' | 'isFallbackAdapter'> | null;
+        done(found == null ? { reason: NO_ADAPTER_HINT } : describeAdapter(found));
+      } catch {
+        const why = error?.killed ? `timed out after ${timeoutMs / 1000} s` : (stderr.trim().split('\n').pop() ?? error?.message ?? 'no output');
+        done({ reason: `webgpu could not be loaded (${why})` });
+      }
+    });
+  });
 }
