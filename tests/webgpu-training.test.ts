@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRunConfig, selectBackend } from '@lab/experiment-runner';
+import { readRunConfig, readTrialStatus, selectBackend } from '@lab/experiment-runner';
 import { createAngleClassifier } from '@lab/ranking-models';
 import { runDemo } from '../examples/angle-lab/src/demo';
 import { frequencyLossExperiment } from '../examples/angle-lab/src/experiment-frequency-loss';
@@ -101,6 +101,8 @@ describe.skipIf(unavailable != null)(`training on WebGPU (software adapter)${una
     expect(losses.length).toBeGreaterThan(0);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(existsSync(join(run.runDir, 'report.html'))).toBe(true);
+    // The two folds trained as fused trials (one group); on webgpu, without the fused kernels, each model on its own rows.
+    expect(readTrialStatus(run.runDir, 'v0-s0-f0')?.fusedWith).toEqual(['v0-s0-f1']);
     await tf.setBackend('cpu');
   });
 });
