@@ -3,13 +3,13 @@ import { readRunConfig, type TrialContext } from '@lab/experiment-runner';
 import { fitStateFromBytes, fitStateToBytes, FusedTrainingGroup, type FitResumeState, type LossFn, type TrainableModel, type TrainingStepper } from '@lab/ranking-models';
 
 /**
- * Number of cross-validation folds of the run this trial belongs to. The trial context carries the
- * fold index but not the fold count, so it is read from the run's config.json
- * (`<run>/trials/<id>` is the trial folder).
+ * Number of cross-validation folds of the run this trial belongs to: the context's, which the
+ * runner sets (also on queue workers, whose scratch folder has no config.json); a context made
+ * without it falls back to the run's config.json (`<run>/trials/<id>` is the trial folder).
  */
-export function runFolds(ctx: Pick<TrialContext, 'trialDir' | 'fold'>): number | undefined {
+export function runFolds(ctx: Pick<TrialContext, 'trialDir' | 'fold' | 'folds'>): number | undefined {
   if (ctx.fold === undefined) return undefined;
-  return readRunConfig(dirname(dirname(ctx.trialDir))).folds;
+  return ctx.folds ?? readRunConfig(dirname(dirname(ctx.trialDir))).folds;
 }
 
 /** Matrices may hold NaN (no comparison possible); JSON has no NaN, so they are stored as null. */

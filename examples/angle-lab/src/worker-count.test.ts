@@ -8,7 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMetrics, readRunConfig, readRunState, readTrialStatus, runExperiment, type Experiment } from '@lab/experiment-runner';
+import { BullMQExecutor, readMetrics, readRunConfig, readRunState, readTrialStatus, runExperiment, startQueueWorker, type Experiment, type Executor } from '@lab/experiment-runner';
+// The runner's test helper that starts a Redis server in a temp folder (not part of its public API).
+import { startRedis } from '../../../packages/experiment-runner/src/scale-out-test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { materialExperiment } from './experiment-material';
 import { scaleOverrides } from './scales';
@@ -40,15 +42,16 @@ function metricsWithoutTime(runDir: string) {
 }
 
 /** The material experiment at the tiny scale (1 seed × 2 folds × 2 epochs), plastic only: 2 trials. */
-async function run(workers: number, threads: number): Promise<string> {
+async function run(workers: number, threads: number, executor?: Executor): Promise<string> {
   // Set explicitly (the runner gives workers cores / workers otherwise), so the test means the same on any machine.
   process.env.OMP_NUM_THREADS = String(threads);
-  const name = `workers-${workers}`;
+  const name = executor ? executor.kind : `workers-${workers}`;
   const overrides = scaleOverrides('material', 'tiny', { data: join(tmp, 'data'), cacheDir: join(tmp, `cache-${name}`) });
   return runExperiment(materialExperiment as unknown as Experiment, {
     runsDir: join(tmp, 'runs'),
     name,
     workers,
+    ...(executor ? { executor } : {}),
     backend: 'wasm',
     overrides: { ...overrides, sweep: { list: [{ material: 'plastic' }] } },
     progress: 'none',
@@ -79,5 +82,27 @@ describe('the worker count does not change the numbers', () => {
     expect(b).toEqual(a);
     const evaluation = (runDir: string, trial: string) => JSON.parse(readFileSync(join(runDir, 'trials', trial, 'artifacts', 'evaluation.json'), 'utf8')) as unknown;
     for (const trial of ['v0-s0-f0', 'v0-s0-f1']) expect(evaluation(two, trial)).toEqual(evaluation(one, trial));
+  });
+});
+
+describe('a queue executor gives the same numbers', () => {
+  it('the same tiny experiment through BullMQ (a Redis server and a lab worker on this machine) equals the local run', async (ctx) => {
+    const redis = await startRedis(join(tmp, 'redis'));
+    if (!redis.ok) return ctx.skip(`no Redis server: ${redis.reason}`);
+    const repo = join(import.meta.dirname, '..', '..', '..');
+    const worker = await startQueueWorker({ queueUrl: redis.value.url, queueName: 'lab-numbers', root: repo, log: () => {} });
+    const executor = new BullMQExecutor({ queueUrl: redis.value.url, queueName: 'lab-numbers', experiment: materialExperiment as unknown as Experiment, projectRoot: repo, attempts: 1 });
+    try {
+      const queued = await run(1, 1, executor);
+      const local = await run(0, 1);
+      expect(readRunState(queued)!.status).toBe('completed');
+      expect(readRunConfig(queued).executor.kind).toBe('bullmq');
+      expect(readTrialStatus(queued, 'v0-s0-f0')!.ranOn?.executor).toBe('bullmq');
+      expect(metricsWithoutTime(queued).filter((l) => 'train_loss' in l)).toHaveLength(2 * 2);
+      expect(metricsWithoutTime(queued)).toEqual(metricsWithoutTime(local));
+    } finally {
+      await worker.close();
+      await redis.stop();
+    }
   });
 });
