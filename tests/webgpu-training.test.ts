@@ -95,7 +95,8 @@ describe.skipIf(unavailable != null)(`training on WebGPU (software adapter)${una
     const config = readRunConfig(run.runDir);
     expect(config.backend).toMatchObject({ preference: 'webgpu', name: 'webgpu', adapter: { software: true } });
     const report = readFileSync(join(run.runDir, 'report.md'), 'utf8');
-    expect(report).toMatch(/\*\*Backend:\*\* webgpu on .+, software adapter \(asked: webgpu\)/);
+    expect(config.backend.fastTraining, "@lab/tfjs-train's WebGPU kernels installed").toBe(true);
+    expect(report).toMatch(/\*\*Backend:\*\* webgpu on .+, software adapter with @lab\/tfjs-train training kernels \(asked: webgpu\)/);
     const metrics = readFileSync(join(run.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const losses = metrics.map((m) => m.train_loss).filter((v): v is number => typeof v === 'number');
     expect(losses.length).toBeGreaterThan(0);

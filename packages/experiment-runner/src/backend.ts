@@ -163,6 +163,22 @@ async function initialise(tf: TfCore, tfBackend: string): Promise<string | undef
   return undefined;
 }
 
+/**
+ * @lab/tfjs-train's WebGPU training kernels (a faster Conv2DBackpropFilter than the stock one-thread-
+ * per-weight shader), where that package is installed; whether they were.
+ */
+async function installWebGpuTraining(load: (specifier: string) => Promise<unknown>): Promise<boolean> {
+  try {
+    const train = (await load('@lab/tfjs-train')) as { useWebGpuTraining?: () => unknown };
+    if (typeof train.useWebGpuTraining !== 'function') return false;
+    train.useWebGpuTraining();
+    return true;
+  } catch {
+    // Optional: without it webgpu trains on the stock kernels.
+    return false;
+  }
+}
+
 const softwareOnly = (label: string) => `only a software adapter (${label}), which computes on the CPU; a GPU needs its driver (Vulkan on Linux)`;
 
 /**
@@ -205,7 +221,7 @@ async function attemptWebGpu(tf: TfCore, load: (specifier: string) => Promise<un
   }
   const failed = await initialise(tf, 'webgpu');
   if (failed != null) return { ok: false, reason: failed };
-  return { ok: true, tfBackend: 'webgpu', fastTraining: false, adapter: setup.info };
+  return { ok: true, tfBackend: 'webgpu', fastTraining: await installWebGpuTraining(load), adapter: setup.info };
 }
 
 async function attempt(

@@ -791,7 +791,7 @@ describe('groups: G independent models in one dispatch (fused trials)', () => {
     for (const [i, c] of CASES.entries()) {
       const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 700 + 10 * i + g));
       const inputs = groupedInputs(c, data);
-      const attrs = { ...attrsOf(c), groups: GROUPS };
+      const attrs: Record<string, unknown> = { ...attrsOf(c), groups: GROUPS };
       const co = c.filterShape[3];
       const stock = await Promise.all(data.map((d) => stockGrads(c, d)));
       for (const backendName of ['wasm', 'cpu']) {
@@ -836,7 +836,7 @@ describe('groups: G independent models in one dispatch (fused trials)', () => {
     const data = Array.from({ length: GROUPS }, (_, g) => caseData(c, 800 + g));
     const rest = data.map((d) => d.r.map((v) => v * 0.5));
     const outShape = [GROUPS * c.xShape[0], c.xShape[1], c.xShape[2], c.filterShape[3]];
-    const attrs = { ...attrsOf(c), residual: true };
+    const attrs: Record<string, unknown> = { ...attrsOf(c), residual: true };
     const { momentum: _unused, ...gradAttrs } = attrs;
     const fused = await runKernel('wasm', kernelFunc(CONV_BATCH_NORM, 'wasm', k), { ...groupedInputs(c, data), residual: { values: concat(rest), shape: outShape } }, { ...attrs, groups: GROUPS });
     const dy = { values: concat(data.map((d) => d.r)), shape: outShape };

@@ -49,3 +49,11 @@ export type {
 export { nativeConvKernelConfigs, nativeGeometry } from './native-conv';
 export { convGeometry } from './conv-geometry';
 export type { ConvGeometry } from './conv-geometry';
+export {
+  useWebGpuTraining,
+  removeWebGpuTraining,
+  webgpuConv2DBackpropFilterConfig,
+  webgpuConv2dBackpropFilterNHWC,
+  planWebGpuBackpropFilter,
+} from './webgpu-conv-backprop-filter';
+export type { WebGpuTrainingInfo, WebGpuBackpropFilterPlan } from './webgpu-conv-backprop-filter';
