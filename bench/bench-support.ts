@@ -8,6 +8,16 @@ import { fileURLToPath } from 'node:url';
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const tsx = join(root, 'node_modules/.bin/tsx');
 
+/** One of the lab's ResNet-18 configurations a training benchmark times. */
+export interface BenchModel {
+  key: string;
+  label: string;
+  width: number;
+  size: number;
+  batch: number;
+  smallStem: boolean;
+}
+
 /** A measurement process's `RESULT {json}` (or first JSON line), or why there is none. */
 export type ProcessResult = Record<string, unknown> & { error?: string };
 

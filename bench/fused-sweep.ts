@@ -8,7 +8,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuDescription, findTorchPython, root, runProcess, tsx, type ProcessResult } from './bench-support';
+import { cpuDescription, findTorchPython, root, runProcess, tsx, type BenchModel, type ProcessResult } from './bench-support';
 
 const { values: opts } = parseArgs({
   options: {
@@ -20,13 +20,7 @@ const { values: opts } = parseArgs({
   },
 });
 
-interface Model {
-  key: string;
-  label: string;
-  width: number;
-  size: number;
-  batch: number;
-  smallStem: boolean;
+interface Model extends BenchModel {
   steps: number;
   k: number[];
   /** Goal: fused throughput ≥ this × PyTorch's best. */

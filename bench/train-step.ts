@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuDescription, findTorchPython, median, root, runProcess, tsx, type ProcessResult } from './bench-support';
+import { cpuDescription, findTorchPython, median, root, runProcess, tsx, type BenchModel, type ProcessResult } from './bench-support';
 
 const { values: opts } = parseArgs({
   options: {
@@ -39,13 +39,7 @@ const rounds = Number(opts.rounds);
 const reps = Number(opts.reps);
 const vectorTarget = opts['vector-target']!;
 
-interface Model {
-  key: string;
-  label: string;
-  width: number;
-  size: number;
-  batch: number;
-  smallStem: boolean;
+interface Model extends BenchModel {
   /** Threads of the TF.js native rows, and the PyTorch row the goal compares against. */
   threads: number;
   goal: string;

@@ -8,9 +8,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BullMQExecutor, readMetrics, readRunConfig, readRunState, readTrialStatus, runExperiment, startQueueWorker, type Experiment, type Executor } from '@lab/experiment-runner';
-// The runner's test helper that starts a Redis server in a temp folder (not part of its public API).
-import { startRedis } from '../../../packages/experiment-runner/src/scale-out-test-servers';
+import { BullMQExecutor, readMetrics, readRunConfig, readRunState, readTrialStatus, runExperiment, SlurmExecutor, startQueueWorker, type Experiment, type Executor } from '@lab/experiment-runner';
+// The runner's test helpers that start Redis and a one-node Slurm cluster in temp folders (not part of its public API).
+import { startRedis, startSlurm } from '../../../packages/experiment-runner/src/scale-out-test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { materialExperiment } from './experiment-material';
 import { scaleOverrides } from './scales';
@@ -85,7 +85,7 @@ describe('the worker count does not change the numbers', () => {
   });
 });
 
-describe('a queue executor gives the same numbers', () => {
+describe('queue and cluster executors give the same numbers', () => {
   it('the same tiny experiment through BullMQ (a Redis server and a lab worker on this machine) equals the local run', async (ctx) => {
     const redis = await startRedis(join(tmp, 'redis'));
     if (!redis.ok) return ctx.skip(`no Redis server: ${redis.reason}`);
@@ -103,6 +103,24 @@ describe('a queue executor gives the same numbers', () => {
     } finally {
       await worker.close();
       await redis.stop();
+    }
+  });
+
+  it('the same tiny experiment as a Slurm array job (a one-node cluster on this machine) equals the local run', async (ctx) => {
+    const slurm = await startSlurm(join(tmp, 'slurm'));
+    if (!slurm.ok) return ctx.skip(`no Slurm cluster: ${slurm.reason}`);
+    const saved = process.env.SLURM_CONF;
+    process.env.SLURM_CONF = slurm.value.conf;
+    try {
+      const clustered = await run(1, 1, new SlurmExecutor({ experiment: materialExperiment as unknown as Experiment, pollMs: 300, attempts: 1 }));
+      const local = await run(0, 1);
+      expect(readRunState(clustered)!.status).toBe('completed');
+      expect(readTrialStatus(clustered, 'v0-s0-f1')!.ranOn?.executor).toBe('slurm');
+      expect(metricsWithoutTime(clustered)).toEqual(metricsWithoutTime(local));
+    } finally {
+      if (saved === undefined) delete process.env.SLURM_CONF;
+      else process.env.SLURM_CONF = saved;
+      await slurm.stop();
     }
   });
 });

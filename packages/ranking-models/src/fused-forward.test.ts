@@ -3,17 +3,13 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers'; // registers tfjs-core's gradients
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi, type TestContext } from 'vitest';
-// This package does not depend on @lab/tfjs-train (it looks its kernels up by name); the test
-// takes the kernels from the sibling package's source, as a user installing both would.
-import { removeFastTraining, useFastTraining, type FastTrainingInfo } from '@lab/tfjs-train';
+import { describe, expect, it, vi } from 'vitest';
+import { removeFastTraining } from '@lab/tfjs-train';
 import { createAngleClassifier } from './angle-classifier';
 import { createAngleRanker } from './angle-ranker';
 import { fit, withFrozenBatchNormStatistics } from './fit';
 import { applyModel, fusedUnitCount, hasFusedConvBatchNorm } from './fused-forward';
+import { fusedKernelsForTests, relativeDiff } from './fused-kernels.test-util';
 import { marginRankingLoss, pairScoresLoss } from './pair-losses';
 import { randomPairs } from './pair-samplers';
 import { PyTorchBatchNorm } from './pytorch-batch-norm';
@@ -24,30 +20,7 @@ import { createRandom } from './seeded-random';
 
 const CONV_BATCH_NORM = 'LabConvBatchNorm';
 const CONV_BATCH_NORM_GRAD = 'LabConvBatchNormGrad';
-const expectNative = process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE === '1';
-const cacheDir = mkdtempSync(join(tmpdir(), 'ranking-models-fused-test-'));
-let info: FastTrainingInfo;
-
-const fastOptions = { nativeBuild: { cacheDir }, threads: 2 };
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-  await tf.setBackend('wasm');
-  info = await useFastTraining('wasm', fastOptions);
-});
-
-afterAll(() => {
-  removeFastTraining('wasm');
-  rmSync(cacheDir, { recursive: true, force: true });
-});
-
-function requireFused(ctx: TestContext): void {
-  if (!info.native.enabled) {
-    expect(expectNative, `native kernels unavailable: ${info.native.reason}`).toBe(false);
-    ctx.skip();
-  }
-  expect(hasFusedConvBatchNorm()).toBe(true);
-}
+const { requireFused, install } = fusedKernelsForTests('fused-test');
 
 const STEMS = [
   { name: 'small-input stem (3x3/1, no max-pool)', smallInputStem: true, widthMultiplier: 0.125 },
@@ -65,17 +38,6 @@ function randomBatch(batch: number, seed: number): { x: tf.Tensor4D; labels: tf.
   return { x, labels };
 }
 
-/** max |a − b| / max |b|: relative to the scale of the reference. */
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
-}
 
 function batchNormLayers(model: tfl.LayersModel): PyTorchBatchNorm[] {
   return model.layers.filter((l) => l instanceof PyTorchBatchNorm) as PyTorchBatchNorm[];
@@ -267,7 +229,7 @@ describe('fused conv + batch norm forward of a ResNet-18', () => {
     } finally {
       spy.mockRestore();
       await tf.setBackend('wasm');
-      info = await useFastTraining('wasm', fastOptions);
+      await install();
     }
     expect(hasFusedConvBatchNorm()).toBe(true);
     const spy2 = vi.spyOn(model, 'apply');

@@ -2,45 +2,20 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-// Kernels from the sibling package's source, as in fused-forward.test.ts.
-import { removeFastTraining, useFastTraining, type FastTrainingInfo } from '@lab/tfjs-train';
+import { describe, expect, it } from 'vitest';
 import { createAngleClassifier } from './angle-classifier';
 import { createAngleRanker } from './angle-ranker';
 import { fit, type FitHistory, type LossFn } from './fit';
 import { FusedTrainingGroup } from './fused-training-group';
 import { hasFusedConvBatchNorm } from './fused-forward';
+import { fusedKernelsForTests, relativeDiff } from './fused-kernels.test-util';
 import { crossEntropyLoss, marginRankingLoss, pairScoresLoss } from './pair-losses';
 import { randomPairs } from './pair-samplers';
 import { allVariablesOf, type TrainableModel } from './trainable-model';
 import { pairData, tensorData, type TrainingData } from './training-data';
 import { barImages, quadrantImages } from './toy-data.test-util';
 
-const expectNative = process.env.LAB_TFJS_TRAIN_EXPECT_NATIVE === '1';
-const cacheDir = mkdtempSync(join(tmpdir(), 'ranking-models-group-test-'));
-let info: FastTrainingInfo;
-
-beforeAll(async () => {
-  await tf.setBackend('cpu');
-  await tf.setBackend('wasm');
-  info = await useFastTraining('wasm', { nativeBuild: { cacheDir }, threads: 2 });
-});
-
-afterAll(() => {
-  removeFastTraining('wasm');
-  rmSync(cacheDir, { recursive: true, force: true });
-});
-
-function requireFused(ctx: TestContext): void {
-  if (!info.native.enabled) {
-    expect(expectNative, `native kernels unavailable: ${info.native.reason}`).toBe(false);
-    ctx.skip();
-  }
-  expect(hasFusedConvBatchNorm()).toBe(true);
-}
+const { requireFused } = fusedKernelsForTests('group-test');
 
 /** What a trial is made of: a model from its seed, its own data, loss and epochs. */
 interface TrialSetup {
@@ -110,15 +85,6 @@ async function fused(setups: TrialSetup[]): Promise<{ results: TrialResult[]; gr
   return { results, group };
 }
 
-function relativeDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return Number.isNaN(diff) ? Infinity : diff / Math.max(scale, 1e-30);
-}
 
 /**
  * Same epochs, selected epoch, optimiser steps and loss calls; losses, metrics and every weight
