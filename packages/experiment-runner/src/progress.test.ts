@@ -63,6 +63,24 @@ describe('progress', () => {
     expect(lines.join('\n')).not.toMatch(/\x1b/);
   });
 
+  it('names at most six trials in flight (a fused group runs dozens at once) and counts the rest', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const progress = new PlainProgress((line) => lines.push(line), 10_000);
+      progress.start(20, 0);
+      for (let i = 0; i < 20; i++) {
+        progress.trialStarted(`t${i}`);
+        progress.trialProgress(`t${i}`, 1, 8);
+      }
+      vi.advanceTimersByTime(10_000);
+      progress.stop();
+      expect(lines[1]).toBe('[lab] 0/20 done; running: t0 1/8; t1 1/8; t2 1/8; t3 1/8; t4 1/8; t5 1/8 (+14 more)');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('does not count an interrupted trial as done', () => {
     const lines: string[] = [];
     const progress = new PlainProgress((line) => lines.push(line), 60_000);

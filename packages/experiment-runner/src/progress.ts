@@ -2,6 +2,9 @@ import cliProgress from 'cli-progress';
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'none';
 
+/** Trials in flight shown one by one (a bar each, or a part of the periodic line); a fused group runs dozens at once. */
+const SHOWN_TRIALS = 6;
+
 /** What the scheduler tells about progress; the CLI picks bars in a terminal and plain lines elsewhere. */
 export interface ProgressReporter {
   start(total: number, alreadyDone: number): void;
@@ -79,8 +82,10 @@ export class PlainProgress implements ProgressReporter {
 
   private periodic(): void {
     if (this.tally.active.size === 0) return;
-    const parts = [...this.tally.active].map(([id, p]) => `${id} ${p.total ? `${p.done}/${p.total}` : 'starting'}${p.note ? ` ${p.note}` : ''}`);
-    this.write(`[lab] ${this.tally.done}/${this.tally.total} done; running: ${parts.join('; ')}`);
+    const active = [...this.tally.active];
+    const parts = active.slice(0, SHOWN_TRIALS).map(([id, p]) => `${id} ${p.total ? `${p.done}/${p.total}` : 'starting'}${p.note ? ` ${p.note}` : ''}`);
+    const more = active.length > SHOWN_TRIALS ? ` (+${active.length - SHOWN_TRIALS} more)` : '';
+    this.write(`[lab] ${this.tally.done}/${this.tally.total} done; running: ${parts.join('; ')}${more}`);
   }
 
   stop(): void {
@@ -109,6 +114,8 @@ export class TtyProgress implements ProgressReporter {
   }
 
   trialStarted(id: string): void {
+    // Fused trials start many at once: bars for the first few in flight, the overall bar counts the rest.
+    if (this.bars.size >= SHOWN_TRIALS) return;
     this.bars.set(id, this.multibar.create(1, 0, { label: id.padEnd(14).slice(0, 14), note: '' }, { format: '{label} |{bar}| {value}/{total} ETA {eta_formatted} {note}' }));
   }
 
