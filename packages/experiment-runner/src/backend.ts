@@ -179,6 +179,8 @@ async function installWebGpuTraining(load: (specifier: string) => Promise<unknow
   }
 }
 
+let adapterProbe: ReturnType<typeof probeAdapterInChild> | undefined;
+
 const softwareOnly = (label: string) => `only a software adapter (${label}), which computes on the CPU; a GPU needs its driver (Vulkan on Linux)`;
 
 /**
@@ -190,7 +192,9 @@ async function attemptWebGpu(tf: TfCore, load: (specifier: string) => Promise<un
   // `auto` asks a child process first (with the real packages): on the usual machine without a GPU,
   // Dawn then never loads here, and its start-up warnings on stderr are not shown.
   if (auto && load === defaultImport && !options.forceFallbackAdapter) {
-    const probe = await probeAdapterInChild();
+    // Once per process: the demo selects a backend for each of its experiments.
+    adapterProbe ??= probeAdapterInChild();
+    const probe = await adapterProbe;
     if ('reason' in probe) return { ok: false, reason: probe.reason };
     if (probe.software) return { ok: false, reason: softwareOnly(adapterLabel(probe)) };
   }
