@@ -2,11 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrialContext } from '@lab/experiment-runner';
 import {
   anomalousSamples,
-  batchGradients,
   cosineSimilarityMatrix,
   gradientNoiseScale,
+  gradientSetFromVectors,
   GNSTracker,
-  perSampleGradients,
   RandomProjection,
   tsneEmbedding,
   type AnomalousSample,
@@ -14,12 +13,14 @@ import {
 } from '@lab/grad-probe';
 import {
   allPairsInBatch,
+  disposeBatch,
   fit,
   kendallTau,
   marginRankingLoss,
   pairData,
   pairScoresLoss,
   pairwiseAngleAccuracy,
+  perSampleGradients,
   randomPairs,
   type AnglePair,
   type TrainingData,
@@ -104,6 +105,32 @@ interface RankerCheckpoint {
 
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 
+/** Probe pairs per batched per-sample gradient pass (rounded down to whole batches): bounds the memory of the per-pair weight copies. */
+const PROBE_CHUNK = 64;
+
+/**
+ * Per-pair gradients [P, ...variable] → each pair's gradient flattened in the variables' order
+ * (the layout of grad-probe's segments) for the first `pairs` rows, and the mean over each run of
+ * `batchSize` rows of the first `batchRows` rows: a batch's loss is the mean over its pairs, so its
+ * gradient is the mean of theirs.
+ */
+async function flattenRows(gradients: tf.Tensor[], pairs: number, batchRows: number, batchSize: number): Promise<{ pairs: Float32Array[]; batchMeans: Float32Array[] }> {
+  const rows = gradients[0].shape[0];
+  const { flat, means } = tf.tidy(() => {
+    const matrix = tf.concat(gradients.map((g) => tf.reshape(g, [rows, -1])), 1);
+    const perBatch = batchRows > 0 ? tf.mean(tf.reshape(tf.slice(matrix, 0, batchRows), [batchRows / batchSize, batchSize, -1]), 1) : undefined;
+    return { flat: pairs > 0 ? tf.slice(matrix, 0, pairs) : undefined, means: perBatch };
+  });
+  const views = async (t: tf.Tensor | undefined) => {
+    if (t == null) return [];
+    const data = (await t.data()) as Float32Array;
+    t.dispose();
+    const [n, d] = t.shape;
+    return Array.from({ length: n }, (_, i) => data.subarray(i * d, (i + 1) * d));
+  };
+  return { pairs: await views(flat), batchMeans: await views(means) };
+}
+
 /** Ranker trials of equal network, input shape and batch size train fused (see the runner's `--fuse`). */
 export const RANKER_FUSE = {
   key: (params: RankerParams) => fuseKey('ranker', params),
@@ -150,17 +177,43 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
   const scoresOf = (x: tf.Tensor) => tf.tidy(() => Array.from(model.predict(x).dataSync()));
   // Inference-mode batch norm: a pair "batch" of one would otherwise be normalised by itself, and the
   // mean of per-pair gradients then equals the batch gradient, as the noise-scale estimators assume.
-  const pairLoss = (indices: number[]) => {
-    const batch = probeData.batch(indices);
-    return lossFn(model.forward(batch.input, { training: false }), batch.target);
+  // So every probe gradient comes from per-pair gradients of one batched pass per chunk of pairs: a
+  // batch's loss is the mean over its pairs, its gradient the mean of theirs.
+  const probeGradients = async (batchCount: number) => {
+    const batchPairs = batchCount * params.batchSize;
+    const pairCount = Math.max(params.probePairs, batchPairs);
+    const chunk = Math.max(1, Math.floor(PROBE_CHUNK / params.batchSize)) * params.batchSize;
+    const out = { pairVectors: [] as Float32Array[], pairLosses: [] as number[], batchMeans: [] as Float32Array[], batchLosses: [] as number[] };
+    for (let start = 0; start < pairCount; start += chunk) {
+      const rows = Math.min(chunk, pairCount - start);
+      const batch = probeData.batch(Array.from({ length: rows }, (_, i) => start + i));
+      let result: ReturnType<typeof perSampleGradients>;
+      try {
+        result = perSampleGradients(model, batch.input, batch.target, lossFn);
+      } finally {
+        disposeBatch(batch);
+      }
+      // The chunk starts on a batch boundary, so its batch rows are whole batches.
+      const pairs = Math.max(0, Math.min(rows, params.probePairs - start));
+      const batchRows = Math.max(0, Math.min(rows, batchPairs - start));
+      const flat = await flattenRows(result.gradients, pairs, batchRows, params.batchSize).finally(() => tf.dispose(result.gradients));
+      out.pairVectors.push(...flat.pairs);
+      out.pairLosses.push(...Array.from(result.losses.subarray(0, pairs)));
+      out.batchMeans.push(...flat.batchMeans);
+      for (let b = 0; b < batchRows; b += params.batchSize) {
+        out.batchLosses.push(result.losses.subarray(b, b + params.batchSize).reduce((s, l) => s + l, 0) / params.batchSize);
+      }
+    }
+    return out;
   };
 
   const probe = async (epoch: number) => {
     const variables = model.trainableVariables;
     const options = projection ? { project: projection } : {};
     const batches = Array.from({ length: params.probeBatches }, (_, b) => Array.from({ length: params.batchSize }, (_, i) => b * params.batchSize + i));
-    const batchSet = await batchGradients(variables, batches, pairLoss, options);
-    const pairSet = await perSampleGradients(variables, Array.from({ length: params.probePairs }, (_, i) => [i]), pairLoss, options);
+    const gradients = await probeGradients(batches.length);
+    const batchSet = gradientSetFromVectors('batch', variables, gradients.batchMeans, gradients.batchLosses, options);
+    const pairSet = gradientSetFromVectors('sample', variables, gradients.pairVectors, gradients.pairLosses, options);
     dimension = pairSet.dimension;
     const estimate = gradientNoiseScale(pairSet.gradients, { bootstrap: params.gnsBootstrap, seed: seed + epoch });
     tracker.update(estimate, epoch);

@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { batchGradients, layerGradientNorms, perSampleGradients } from './gradients';
+import { batchGradients, gradientSetFromVectors, layerGradientNorms, perSampleGradients } from './gradients';
 import { RandomProjection } from './random-projection';
 
 beforeAll(async () => {
@@ -200,6 +200,36 @@ describe('perSampleGradients', () => {
       expect(l.rmsPerParameter).toBeCloseTo(l.meanNorm / Math.sqrt(l.size), 12);
     });
     samples.forEach((s) => s.x.dispose());
+    model.dispose();
+  });
+});
+
+describe('gradientSetFromVectors', () => {
+  it("reproduces perSampleGradients' set from the same vectors and losses (plain and projected)", async () => {
+    const model = mlp();
+    const data = rows(5, 13);
+    for (const options of [{}, { project: new RandomProjection({ k: 8, seed: 2 }) }]) {
+      const full = await perSampleGradients(model.variables, data, (s) => model.lossFn(batchOf([s])));
+      const reference = await perSampleGradients(model.variables, data, (s) => model.lossFn(batchOf([s])), options);
+      const tensorsBefore = tf.memory().numTensors;
+      const set = gradientSetFromVectors('sample', model.variables, full.gradients, full.losses, options);
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+      expect(set).toEqual(reference);
+    }
+    model.dispose();
+  });
+
+  it('honours variableFilter (vectors laid out over the selected variables) and checks its inputs', async () => {
+    const model = mlp();
+    const data = rows(3, 17);
+    const variableFilter = (name: string) => name !== 'b1';
+    const reference = await perSampleGradients(model.variables, data, (s) => model.lossFn(batchOf([s])), { variableFilter });
+    const set = gradientSetFromVectors('sample', model.variables, reference.gradients, reference.losses, { variableFilter });
+    expect(set.segments.map((s) => s.name)).toEqual(['w1', 'w2']);
+    expect(set).toEqual(reference);
+    expect(() => gradientSetFromVectors('batch', model.variables, [new Float32Array(3)], [0])).toThrow(/dimension 20/);
+    expect(() => gradientSetFromVectors('batch', model.variables, [new Float32Array(20)], [])).toThrow(/one loss per vector/);
+    expect(() => gradientSetFromVectors('batch', model.variables, [], [])).toThrow(/non-empty/);
     model.dispose();
   });
 });

@@ -73,6 +73,64 @@ function segmentsOf(selected: SelectedVariable[]): GradientSegment[] {
   });
 }
 
+/** An empty set over the selected variables: its layout, and the projection its vectors will get. */
+function emptySet(kind: GradientSet['kind'], selected: SelectedVariable[], options: GradientOptions): GradientSet {
+  const segments = segmentsOf(selected);
+  return {
+    kind,
+    segments,
+    dimension: segments.reduce((s, seg) => s + seg.size, 0),
+    projection: options.project ? options.project.toJSON() : null,
+    gradients: [],
+    norms: [],
+    layerNorms: [],
+    losses: [],
+  };
+}
+
+/** Adds one item's full gradient: its norms (before any projection), its loss, its (projected) vector. */
+function appendItem(set: GradientSet, values: Float32Array, loss: number, options: GradientOptions): void {
+  const layer = set.segments.map(({ offset, size }) => {
+    let s = 0;
+    for (let i = offset; i < offset + size; i++) s += values[i] * values[i];
+    return Math.sqrt(s);
+  });
+  set.layerNorms.push(layer);
+  set.norms.push(Math.sqrt(layer.reduce((s, n) => s + n * n, 0)));
+  set.losses.push(loss);
+  set.gradients.push(options.project ? options.project.project(values) : values);
+}
+
+/**
+ * A GradientSet from gradients computed elsewhere (e.g. all per-sample gradients of a model in one
+ * batched backward pass): `vectors[i]` is item i's full gradient, flattened in the order of the
+ * selected variables (as `segments` lays them out), `losses[i]` its loss. Segments, norms, layer
+ * norms and projection are exactly those `batchGradients` / `perSampleGradients` compute from the
+ * same vectors. Unprojected vectors are kept as given (Float32Array) or copied into one.
+ */
+export function gradientSetFromVectors(
+  kind: GradientSet['kind'],
+  variables: VariableInput,
+  vectors: readonly ArrayLike<number>[],
+  losses: readonly number[] | ArrayLike<number>,
+  options: GradientOptions = {},
+): GradientSet {
+  const where = 'grad-probe gradientSetFromVectors';
+  if (kind !== 'batch' && kind !== 'sample') throw new Error(`${where}: kind must be 'batch' or 'sample', got ${String(kind)}`);
+  if (!Array.isArray(vectors) || vectors.length === 0) throw new Error(`${where}: expected a non-empty array of gradient vectors`);
+  if (losses == null || losses.length !== vectors.length) {
+    throw new Error(`${where}: expected one loss per vector (${vectors.length}), got ${String(losses?.length)}`);
+  }
+  const set = emptySet(kind, selectVariables(variables, options.variableFilter, where), options);
+  vectors.forEach((vector, i) => {
+    if (vector == null || vector.length !== set.dimension) {
+      throw new Error(`${where}: vectors[${i}] has length ${String(vector?.length)}, expected the gradient dimension ${set.dimension}`);
+    }
+    appendItem(set, vector instanceof Float32Array ? vector : Float32Array.from(vector), Number(losses[i]), options);
+  });
+  return set;
+}
+
 async function gradientsPerItem<T>(
   kind: GradientSet['kind'],
   variables: VariableInput,
@@ -88,19 +146,8 @@ async function gradientsPerItem<T>(
     throw new Error(`${where}: lossFn must be a function returning a scalar loss tensor`);
   }
   const selected = selectVariables(variables, options.variableFilter, where);
-  const segments = segmentsOf(selected);
-  const dimension = segments.reduce((s, seg) => s + seg.size, 0);
   const variableList = selected.map((s) => s.variable);
-  const result: GradientSet = {
-    kind,
-    segments,
-    dimension,
-    projection: options.project ? options.project.toJSON() : null,
-    gradients: [],
-    norms: [],
-    layerNorms: [],
-    losses: [],
-  };
+  const result = emptySet(kind, selected, options);
 
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
@@ -122,28 +169,15 @@ async function gradientsPerItem<T>(
         : '';
       throw new Error(`${where}: lossFn failed on ${kind} ${index}: ${message}${hint}`);
     }
-    let values: Float32Array;
-    let lossValue: number;
     try {
       const [lossData, gradData] = await Promise.all([loss.data(), flat.data()]);
-      lossValue = lossData[0];
       // A copy: the CPU backend hands out its own buffer, which a single-variable concat may share
       // with tensors the caller still holds.
-      values = Float32Array.from(gradData as ArrayLike<number>);
+      appendItem(result, Float32Array.from(gradData as ArrayLike<number>), lossData[0], options);
     } finally {
       loss.dispose();
       flat.dispose();
     }
-
-    const layer = segments.map(({ offset, size }) => {
-      let s = 0;
-      for (let i = offset; i < offset + size; i++) s += values[i] * values[i];
-      return Math.sqrt(s);
-    });
-    result.layerNorms.push(layer);
-    result.norms.push(Math.sqrt(layer.reduce((s, n) => s + n * n, 0)));
-    result.losses.push(lossValue);
-    result.gradients.push(options.project ? options.project.project(values) : values);
   }
   return result;
 }

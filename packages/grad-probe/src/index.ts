@@ -1,4 +1,4 @@
-export { batchGradients, perSampleGradients, layerGradientNorms } from './gradients';
+export { batchGradients, gradientSetFromVectors, perSampleGradients, layerGradientNorms } from './gradients';
 export type { GradientOptions, GradientSegment, GradientSet, LayerGradientNorms, VariableInput } from './gradients';
 export { RandomProjection } from './random-projection';
 export type { ProjectionDistribution, RandomProjectionJSON, RandomProjectionOptions } from './random-projection';

@@ -225,12 +225,21 @@ function groupName(name: string, groups: number, g: number): string {
   return groups === 1 ? name : `${name}${g}`;
 }
 
+/** Each group's filter, gamma and beta, where they are not the units' own variables. */
+export interface GroupWeights {
+  filters: tf.Tensor[];
+  scales: tf.Tensor[];
+  offsets: tf.Tensor[];
+}
+
 /**
  * The fused op of one unit of each of G models (G = units.length; the models' batches side by
  * side in x and residual), with its closed-form gradient: x, residual and each model's filter,
  * gamma and beta are differentiable. In training mode each model's moving statistics are updated.
+ * `weights` replaces the units' filters, gammas and betas (per-sample gradients differentiate
+ * per-group copies of one model's weights); the moving statistics are still the units'.
  */
-export function runConvBatchNorm(units: FusedUnit[], x: tf.Tensor, residual: tf.Tensor | null, training: boolean): tf.Tensor {
+export function runConvBatchNorm(units: FusedUnit[], x: tf.Tensor, residual: tf.Tensor | null, training: boolean, weights?: GroupWeights): tf.Tensor {
   const groups = units.length;
   const { bn } = units[0];
   const attrs = {
@@ -245,9 +254,9 @@ export function runConvBatchNorm(units: FusedUnit[], x: tf.Tensor, residual: tf.
     ...(groups > 1 ? { groups } : {}),
   } as unknown as tf.NamedAttrMap;
   const named = (name: string, tensors: tf.Tensor[]) => Object.fromEntries(tensors.map((t, g) => [groupName(name, groups, g), t]));
-  const filters = units.map((u) => u.conv.kernel.read());
-  const scales = units.map((u) => u.bn.gamma!.read());
-  const offsets = units.map((u) => u.bn.beta!.read());
+  const filters = weights?.filters ?? units.map((u) => u.conv.kernel.read());
+  const scales = weights?.scales ?? units.map((u) => u.bn.gamma!.read());
+  const offsets = weights?.offsets ?? units.map((u) => u.bn.beta!.read());
   const inputs = [x, ...filters, ...scales, ...offsets, ...(residual != null ? [residual] : [])];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[inputs.length] as tf.GradSaveFunc;

@@ -27,6 +27,8 @@ export type {
 } from './fit';
 export { fitStateFromBytes, fitStateToBytes } from './fit-resume';
 export { applyModel, fusedUnitCount, hasFusedConvBatchNorm } from './fused-forward';
+export { perSampleGradients } from './per-sample-gradients';
+export type { PerSampleGradientsResult, RowLossFn } from './per-sample-gradients';
 export type { FitResumeState } from './fit-resume';
 export {
   accuracy,
