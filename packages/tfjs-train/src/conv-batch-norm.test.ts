@@ -64,6 +64,10 @@ const CASES: Case[] = [
   { ...base, name: '2x3 strides [2,1] same (asymmetric padding), relu', xShape: [2, 6, 5, 3], filterShape: [2, 3, 3, 2], strides: [2, 1], pad: 'same', relu: true },
   { ...base, name: '3x3 dilation 2 same, relu', xShape: [2, 7, 7, 2], filterShape: [3, 3, 2, 3], strides: [1, 1], pad: 'same', dilations: [2, 2], relu: true },
   { ...base, name: '3x3 stride 2 explicit asymmetric pad, no scale/offset, relu', xShape: [2, 6, 6, 2], filterShape: [3, 3, 2, 3], strides: [2, 2], pad: [[0, 0], [0, 2], [1, 0], [0, 0]], relu: true, affine: false },
+  // 8, 16 and 32 output channels take the batch-norm passes that keep a row in registers; over 64 rows (several float blocks).
+  { ...base, name: '3x3 stride 1 same, 8 channels, relu, 98 rows', xShape: [2, 7, 7, 3], filterShape: [3, 3, 3, 8], strides: [1, 1], pad: 'same', relu: true },
+  { ...base, name: '3x3 stride 1 same, 16 channels, no relu, 108 rows', xShape: [3, 6, 6, 4], filterShape: [3, 3, 4, 16], strides: [1, 1], pad: 'same', relu: false },
+  { ...base, name: '1x1 stride 1, 32 channels, no scale/offset, relu, 162 rows', xShape: [2, 9, 9, 2], filterShape: [1, 1, 2, 32], strides: [1, 1], pad: 'valid', relu: true, affine: false },
 ];
 
 function describeCase(c: Case): string {
