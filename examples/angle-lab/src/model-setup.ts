@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GHMSoftmax, softmaxCrossEntropy, type GHMSoftmaxJSON } from '@lab/ghm-loss';
-import { createAngleClassifier, createAngleRanker, type AngleClassifier, type AngleRanker, type LossFn } from '@lab/ranking-models';
+import { createAngleClassifier, createAngleRanker, resNetWidths, type AngleClassifier, type AngleRanker, type LossFn } from '@lab/ranking-models';
+import { parseInput } from './lab-data';
 import { useFastTraining } from '@lab/tfjs-train';
 
 /** Model and optimiser settings shared by the experiments (defaults: the seed reports' ResNet-18). */
@@ -36,18 +37,18 @@ export function buildRanker(params: ModelParams, seed: number, inputShape: [numb
  * batch size (their steps then have equal shapes). The data, seed, loss and learning rate may differ.
  */
 export function fuseKey(kind: 'classifier' | 'ranker', params: ModelParams & { featureSize: number; input: string }): string {
-  const channels = params.input.split('+').length;
+  const channels = parseInput(params.input).length;
   return JSON.stringify([kind, params.depth, params.width, params.smallInputStem, params.featureSize, channels, params.batchSize]);
 }
 
 /**
  * A rough upper bound of one trial's memory (activations kept for the backward pass, ~40 per
- * step at the widest layer's size, pairs counting twice, plus weights, data and Adam state),
- * which bounds how many trials `--fuse auto` puts in one worker.
+ * step the size of the largest, the stem's output at full resolution; pairs count twice; plus
+ * weights, data and Adam state), which bounds how many trials `--fuse auto` puts in one worker.
  */
 export function trialBytes(kind: 'classifier' | 'ranker', params: ModelParams & { featureSize: number }): number {
-  const widest = Math.max(8, Math.round(64 * params.width));
-  const activations = 40 * params.batchSize * params.featureSize ** 2 * widest * 4 * (kind === 'ranker' ? 2 : 1);
+  const largest = params.batchSize * params.featureSize ** 2 * resNetWidths(params.width).stem;
+  const activations = 40 * largest * 4 * (kind === 'ranker' ? 2 : 1);
   return activations + 64 * 1024 * 1024;
 }
 

@@ -34,17 +34,16 @@ const DEFAULT_BYTES_PER_TRIAL = 256 * 1024 * 1024;
 /** Beyond this many trials per group the per-step bookkeeping saved is already small and a failure costs more. */
 const MAX_AUTO_GROUP = 32;
 
+/** The setting a flag gives (`--fuse auto|off|K`; K = 1 means off). */
 export function parseFuse(value: string, flag = '--fuse'): FuseSetting {
-  if (value === 'auto' || value === 'off') return value;
-  const k = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isInteger(k) || k < 1) throw new InputError(`${flag}: expected auto, off or a positive integer (trials per group), got ${JSON.stringify(value)}`);
-  return k === 1 ? 'off' : k;
+  return checkFuseSetting(/^\d+$/.test(value) ? Number(value) : value, flag);
 }
 
-export function checkFuseSetting(value: unknown, field: string): FuseSetting {
+/** A setting from a flag or from config.json, checked; `where` names it in the error. */
+export function checkFuseSetting(value: unknown, where: string): FuseSetting {
   if (value === 'auto' || value === 'off') return value;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 1) return value === 1 ? 'off' : value;
-  throw new InputError(`${field}: expected "auto", "off" or a positive integer, got ${JSON.stringify(value)}`);
+  throw new InputError(`${where}: expected auto, off or a positive integer (trials per group), got ${JSON.stringify(value)}`);
 }
 
 /** Splits `n` items into `parts` runs of nearly equal size (sizes differ by at most one). */

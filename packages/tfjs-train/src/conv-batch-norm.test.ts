@@ -658,6 +658,20 @@ describe('bad input', () => {
     movingVariance: tf.ones([co]),
   });
 
+  /** Gradient-kernel inputs of the right shapes (CASES[0] keeps its spatial size: 'same', stride 1). */
+  const goodGrad = () => {
+    const [B, H, W] = c.xShape;
+    return {
+      dy: tf.ones([B, H, W, co]),
+      x: tf.ones(c.xShape),
+      filter: tf.ones(c.filterShape),
+      conv: tf.ones([B, H, W, co]),
+      y: tf.ones([B, H, W, co]),
+      stats: tf.ones([2, co]),
+      scale: tf.ones([co]),
+    };
+  };
+
   it('forward: missing or non-float32 inputs throw with the kernel name', async (ctx) => {
     requireNative(ctx);
     for (const backendName of ['wasm', 'cpu']) {
@@ -701,15 +715,7 @@ describe('bad input', () => {
     for (const backendName of ['wasm', 'cpu']) {
       await tf.setBackend(backendName);
       const tensorsBefore = tf.memory().numTensors;
-      const g = {
-        dy: tf.ones([B, H, W, co]),
-        x: tf.ones(c.xShape),
-        filter: tf.ones(c.filterShape),
-        conv: tf.ones([B, H, W, co]),
-        y: tf.ones([B, H, W, co]),
-        stats: tf.ones([2, co]),
-        scale: tf.ones([co]),
-      };
+      const g = goodGrad();
       const { momentum: _unused, ...attrs } = attrsOf(c);
       const { stats: _s, ...noStats } = g;
       await expectThrow(backendName, CONV_BATCH_NORM_GRAD, 'no stats', noStats, attrs, /LabConvBatchNormGrad/);
@@ -735,15 +741,7 @@ describe('bad input', () => {
     for (const backendName of ['wasm', 'cpu']) {
       await tf.setBackend(backendName);
       const tensorsBefore = tf.memory().numTensors;
-      const g = {
-        dy: tf.ones([B, H, W, co]),
-        x: tf.ones(c.xShape),
-        filter: tf.ones(c.filterShape),
-        conv: tf.ones([B, H, W, co]),
-        y: tf.ones([B, H, W, co]),
-        stats: tf.ones([2, co]),
-        scale: tf.ones([co]),
-      };
+      const g = goodGrad();
       const { momentum: _unused, ...attrs } = attrsOf(c);
       const wrong = {
         dy: tf.ones([B, W, H, co]),
