@@ -108,6 +108,9 @@ typedef struct {
    * than the batch-norm arithmetic on it. */
   float *activation_scratch;
   size_t activation_scratch_floats;
+  /* Zero-padded copies for the direct convolution (input, and the gradient's padded rows). */
+  float *pad_in, *pad_grad;
+  size_t pad_in_floats, pad_grad_floats;
   long scratch_limit;
   int threads;
   ThreadPool *pool;
@@ -762,6 +765,250 @@ static void col2im(const Env *env, const Geom *g, const float *P, long r0, long 
   else col2im_rows(&job, 0, r1 - r0);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Direct convolution of small layers (stride 1, no dilation, output channels a multiple of 8):
+ * the GEMM reads a zero-padded copy of the input in place instead of a patch matrix.
+ *
+ * Why by hand: at the lab's widths (8-64 channels on 4-32 pixel maps) im2col writes and re-reads
+ * a patch matrix 9x the input, and the GEMM's panels are too narrow to amortise it: 13-20 GFLOP/s
+ * against ~70 here on AVX2. No library we may depend on offers a direct convolution that trains
+ * (oneDNN is optional and absent on a fresh machine).
+ *
+ * With the input padded to [HP = OH + KH - 1, WP = OW + KW - 1] per image, output position
+ * (oh, ow) reads pixel (oh + kh, ow + kw): at flattened index q = oh * WP + ow that is padded
+ * index q + kh * WP + kw, so consecutive q read consecutive pixels even across rows. Tiles
+ * therefore run over q = 0 … (OH - 1) * WP + OW - 1, computing WP - OW unused columns per row that
+ * are never stored (6 % of the work at 32 x 32, 33 % at 4 x 4). A filter row's taps kw and input
+ * channels c are one contiguous run of KW * C floats of the padded input, so the reduction is a
+ * loop over KH runs. Every output element is computed by one thread in a fixed order: results do
+ * not depend on the thread count.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+
+/* Tile rows (output positions, or filter rows for the filter gradient) for 1 and 2 vectors of 8
+ * output channels: accumulators plus the filter vectors and one broadcast fill 16 AVX2 registers
+ * (NEON's 32 128-bit registers hold the same 8-float vectors as pairs). */
+#define DIRECT_MR1 12
+#define DIRECT_MR2 6
+
+/* 0: by the shape rule (direct_wanted), 1: wherever the geometry allows, -1: never (tests). */
+static int direct_mode = 0;
+
+typedef struct {
+  long B, HP, WP, C, OH, OW, CO, KH, KW;
+} DirectGeom;
+
+/* The geometry of g's convolution on a padded input; 0 where the direct path does not apply. */
+static int direct_geometry(const Geom *g, DirectGeom *d) {
+  if (g->sh != 1 || g->sw != 1 || g->dh != 1 || g->dw != 1 || g->CO % 8 != 0 || g->pt < 0 || g->pl < 0) return 0;
+  *d = (DirectGeom){g->B, g->OH + g->KH - 1, g->OW + g->KW - 1, g->C, g->OH, g->OW, g->CO, g->KH, g->KW};
+  return 1;
+}
+
+/* Whether the direct path runs g (see direct_mode). The rule, from per-layer timings of the lab's
+ * ResNet-18 shapes (bench/conv-layers.ts; AVX2 build, built-in GEMM, oneDNN, OpenBLAS): direct
+ * only where at most a quarter of the padded row is unused columns (OW >= 3 (KW - 1)): at 4 x 4
+ * (a third unused) im2col was 10-15 % faster on every GEMM. Against the built-in GEMM direct won
+ * 1.1-3x up to 32 x 32 channels; at 64 x 64 channels (full-scale layer 1, batch 16) its filter
+ * gradient lost 20 %, its tiles streaming a padded input larger than L2. Against oneDNN and
+ * OpenBLAS it won only at C x CO <= 512 (2x at 8 and 16 channels), their GEMM being 10 % faster
+ * from 32 channels on. */
+static int direct_wanted(const Geom *g) {
+  DirectGeom d;
+  if (direct_mode < 0 || !direct_geometry(g, &d)) return 0;
+  if (direct_mode > 0) return 1;
+  if (g->OW < 3 * (g->KW - 1)) return 0;
+  return g->C * g->CO <= (provider == PROVIDER_BUILTIN ? 32 * 32 : 16 * 32);
+}
+
+/* Floats of a padded copy (plus slack: the last tile may read up to a tile past the end). */
+static size_t padded_floats(const DirectGeom *d) {
+  return (size_t)(d->B * d->HP * d->WP * d->C + (DIRECT_MR1 + d->KW) * d->C);
+}
+
+/* xp = x [B, H, W, C] placed at (pt, pl) in zeros [B, HP, WP, C] (rows and columns outside cut). */
+static void pad_input(const DirectGeom *d, const float *x, long H, long W, long pt, long pl, float *xp) {
+  const long C = d->C;
+  memset(xp, 0, sizeof(float) * padded_floats(d));
+  const long w0 = pl > 0 ? 0 : -pl, w1 = W < d->WP - pl ? W : d->WP - pl;
+  if (w1 <= w0) return;
+  for (long b = 0; b < d->B; b++)
+    for (long ih = 0; ih < H; ih++) {
+      const long ph = ih + pt;
+      if (ph < 0 || ph >= d->HP) continue;
+      memcpy(xp + ((b * d->HP + ph) * d->WP + pl + w0) * C, x + ((b * H + ih) * W + w0) * C, sizeof(float) * (size_t)((w1 - w0) * C));
+    }
+}
+
+/* acc[r][v] = sum over kh, j < KW*C of xq[r * C + kh * WP * C + j] * w[(kh * KW * C + j) * CO + 8v …]:
+ * MR output positions x NV vectors of output channels. Inlined with C constant (direct_forward_c*)
+ * so that row r's broadcast address is a constant displacement. */
+#define DEFINE_DIRECT_FORWARD_TILE(NAME, MR, NV)                                                     \
+  static inline __attribute__((always_inline)) void NAME(const float *xq, const float *w, long C, long WPC, long KH, \
+                                                         long KWC, long CO, v8 *out) {                  \
+    v8 acc[MR][NV];                                                                                  \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (v8){0};                      \
+    for (long kh = 0; kh < KH; kh++) {                                                               \
+      const float *p = xq + kh * WPC;                                                                \
+      const float *wk = w + kh * KWC * CO;                                                           \
+      for (long j = 0; j < KWC; j++) {                                                               \
+        v8 wv[NV];                                                                                   \
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) wv[v] = *(const v8u *)(wk + j * CO + 8 * v); \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                      \
+          const float a = p[r * C + j];                                                              \
+          _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * wv[v];               \
+        }                                                                                            \
+      }                                                                                              \
+    }                                                                                                \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) out[r * NV + v] = acc[r][v];              \
+  }
+DEFINE_DIRECT_FORWARD_TILE(direct_forward_tile1, DIRECT_MR1, 1)
+DEFINE_DIRECT_FORWARD_TILE(direct_forward_tile2, DIRECT_MR2, 2)
+
+typedef struct {
+  const DirectGeom *d;
+  const float *xp, *w;
+  float *y;
+  long tiles; /* per image */
+} DirectForwardJob;
+
+/* Output tiles [i0, i1) (image-major) of y = xp ⋆ w. */
+static inline __attribute__((always_inline)) void direct_forward_range(const DirectForwardJob *j, long i0, long i1, long C) {
+  const DirectGeom *d = j->d;
+  const int nv = d->CO % 16 == 0 ? 2 : 1;
+  const long MR = nv == 2 ? DIRECT_MR2 : DIRECT_MR1;
+  const long Q = (d->OH - 1) * d->WP + d->OW, KWC = d->KW * C, WPC = d->WP * C, CO = d->CO;
+  v8 out[DIRECT_MR1];
+  for (long i = i0; i < i1; i++) {
+    const long b = i / j->tiles, q0 = (i % j->tiles) * MR;
+    const float *xq = j->xp + (b * d->HP * d->WP + q0) * C;
+    float *yb = j->y + b * d->OH * d->OW * CO;
+    for (long co = 0; co < CO; co += 8 * nv) {
+      if (nv == 2) direct_forward_tile2(xq, j->w + co, C, WPC, d->KH, KWC, CO, out);
+      else direct_forward_tile1(xq, j->w + co, C, WPC, d->KH, KWC, CO, out);
+      for (long r = 0; r < MR && q0 + r < Q; r++) {
+        const long q = q0 + r, oh = q / d->WP, ow = q - oh * d->WP;
+        if (ow >= d->OW) continue;
+        v8u *dst = (v8u *)(yb + (oh * d->OW + ow) * CO + co);
+        for (int v = 0; v < nv; v++) dst[v] = out[r * nv + v];
+      }
+    }
+  }
+}
+
+#define DEFINE_DIRECT_FORWARD_C(CVAL)                                                   \
+  static void direct_forward_c##CVAL(void *arg, long i0, long i1) {                     \
+    direct_forward_range((const DirectForwardJob *)arg, i0, i1, CVAL);                  \
+  }
+DEFINE_DIRECT_FORWARD_C(1)
+DEFINE_DIRECT_FORWARD_C(8)
+DEFINE_DIRECT_FORWARD_C(16)
+DEFINE_DIRECT_FORWARD_C(32)
+DEFINE_DIRECT_FORWARD_C(64)
+static void direct_forward_any(void *arg, long i0, long i1) {
+  const DirectForwardJob *j = (const DirectForwardJob *)arg;
+  direct_forward_range(j, i0, i1, j->d->C);
+}
+
+/* y [B, OH, OW, CO] = xp ⋆ w (xp padded by pad_input). */
+static void direct_forward(Env *env, const DirectGeom *d, const float *xp, const float *w, float *y) {
+  const long MR = d->CO % 16 == 0 ? DIRECT_MR2 : DIRECT_MR1;
+  const long Q = (d->OH - 1) * d->WP + d->OW;
+  DirectForwardJob job = {d, xp, w, y, (Q + MR - 1) / MR};
+  range_fn fn = d->C == 1 ? direct_forward_c1 : d->C == 8 ? direct_forward_c8 : d->C == 16 ? direct_forward_c16
+              : d->C == 32 ? direct_forward_c32 : d->C == 64 ? direct_forward_c64 : direct_forward_any;
+  /* ~1 MFLOP per part before a second thread pays for itself. */
+  const long per_tile = MR * d->KH * d->KW * d->C * d->CO;
+  parallel_for(env, d->B * job.tiles, 1 + (1L << 19) / (per_tile > 0 ? per_tile : 1), fn, &job);
+}
+
+/* acc[r][v] = sum over images and q of xr[q * C + r] * dyp[q * CO + 8v …]: MR filter rows (taps
+ * and channels of one filter row, contiguous in the padded input) x NV vectors of CO. */
+#define DEFINE_DIRECT_FILTER_TILE(NAME, MR, NV)                                                       \
+  static void NAME(const float *xr, long image_x, const float *dyp, long image_dy, long B, long Q, long C, long CO, \
+                   v8 *out) {                                                                        \
+    v8 acc[MR][NV];                                                                                  \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (v8){0};                      \
+    for (long b = 0; b < B; b++) {                                                                   \
+      const float *p = xr + b * image_x, *g = dyp + b * image_dy;                                    \
+      for (long q = 0; q < Q; q++, p += C, g += CO) {                                                \
+        v8 gv[NV];                                                                                   \
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) gv[v] = *(const v8u *)(g + 8 * v);      \
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                      \
+          const float a = p[r];                                                                      \
+          _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * gv[v];               \
+        }                                                                                            \
+      }                                                                                              \
+    }                                                                                                \
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
+      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) out[r * NV + v] = acc[r][v];              \
+  }
+DEFINE_DIRECT_FILTER_TILE(direct_filter_tile1, DIRECT_MR1, 1)
+DEFINE_DIRECT_FILTER_TILE(direct_filter_tile2, DIRECT_MR2, 2)
+DEFINE_DIRECT_FILTER_TILE(direct_filter_row1, 1, 1)
+DEFINE_DIRECT_FILTER_TILE(direct_filter_row2, 1, 2)
+
+typedef struct {
+  const DirectGeom *d;
+  const float *xp, *dyp;
+  float *dw;
+  long row_tiles, col_tiles; /* per filter row kh: tiles of its KW * C rows, and of CO */
+} DirectFilterJob;
+
+/* Blocks [i0, i1) of dw (kh-major, then row tile, then column tile). */
+static void direct_filter_range(void *arg, long i0, long i1) {
+  const DirectFilterJob *j = (const DirectFilterJob *)arg;
+  const DirectGeom *d = j->d;
+  const int nv = d->CO % 16 == 0 ? 2 : 1;
+  const long MR = nv == 2 ? DIRECT_MR2 : DIRECT_MR1;
+  const long C = d->C, CO = d->CO, KWC = d->KW * C, Q = d->OH * d->WP;
+  const long image_x = d->HP * d->WP * C, image_dy = d->OH * d->WP * CO;
+  v8 out[DIRECT_MR1];
+  for (long i = i0; i < i1; i++) {
+    const long kh = i / (j->row_tiles * j->col_tiles), rest = i % (j->row_tiles * j->col_tiles);
+    const long r0 = (rest / j->col_tiles) * MR, co = (rest % j->col_tiles) * 8 * nv;
+    const long rows = KWC - r0 < MR ? KWC - r0 : MR;
+    /* A full tile at once; a short last one (KW * C not a multiple of MR, e.g. C = 1) a row at a time. */
+    for (long r = 0, n = rows == MR ? MR : 1; r < rows; r += n) {
+      const float *xr = j->xp + kh * d->WP * C + r0 + r;
+      if (n == MR) {
+        if (nv == 2) direct_filter_tile2(xr, image_x, j->dyp + co, image_dy, d->B, Q, C, CO, out);
+        else direct_filter_tile1(xr, image_x, j->dyp + co, image_dy, d->B, Q, C, CO, out);
+      } else {
+        if (nv == 2) direct_filter_row2(xr, image_x, j->dyp + co, image_dy, d->B, Q, C, CO, out);
+        else direct_filter_row1(xr, image_x, j->dyp + co, image_dy, d->B, Q, C, CO, out);
+      }
+      for (long t = 0; t < n; t++) {
+        v8u *dst = (v8u *)(j->dw + (kh * KWC + r0 + r + t) * CO + co);
+        for (int v = 0; v < nv; v++) dst[v] = out[t * nv + v];
+      }
+    }
+  }
+}
+
+/* dw [KH, KW, C, CO] = sum over positions of xp's patches x dyp, where dyp [B, OH, WP, CO] holds dy
+ * with zeros in the WP - OW columns no output has. */
+static void direct_filter(Env *env, const DirectGeom *d, const float *xp, const float *dyp, float *dw) {
+  const long MR = d->CO % 16 == 0 ? DIRECT_MR2 : DIRECT_MR1;
+  const long row_tiles = (d->KW * d->C + MR - 1) / MR, col_tiles = d->CO / (d->CO % 16 == 0 ? 16 : 8);
+  DirectFilterJob job = {d, xp, dyp, dw, row_tiles, col_tiles};
+  parallel_for(env, d->KH * row_tiles * col_tiles, 1, direct_filter_range, &job);
+}
+
+/* dyp [B, OH, WP, CO]: dy [B, OH, OW, CO] with zero columns OW … WP - 1. */
+static void widen_rows(const DirectGeom *d, const float *dy, float *dyp) {
+  const long CO = d->CO;
+  for (long r = 0; r < d->B * d->OH; r++) {
+    memcpy(dyp + r * d->WP * CO, dy + r * d->OW * CO, sizeof(float) * (size_t)(d->OW * CO));
+    memset(dyp + (r * d->WP + d->OW) * CO, 0, sizeof(float) * (size_t)((d->WP - d->OW) * CO));
+  }
+}
+
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_LEAKYRELU = 3, ACT_SIGMOID = 4, ACT_ELU = 5 };
 
 static void bias_activation(float *y, long rows, long cols, const float *bias, int act, float alpha) {
@@ -866,6 +1113,14 @@ static const char *conv_forward(Env *state, const Geom *gp, const float *x, cons
     sgemm(state, 'N', 'N', g.B * g.OH * g.OW, g.CO, K, 1.f, x, K, w, g.CO, 0.f, y, g.CO);
     return NULL;
   }
+  DirectGeom d;
+  if (direct_wanted(&g) && direct_geometry(&g, &d)) {
+    float *xp = grow(&state->pad_in, &state->pad_in_floats, padded_floats(&d));
+    if (xp == NULL) return "out of memory";
+    pad_input(&d, x, g.H, g.W, g.pt, g.pl, xp);
+    direct_forward(state, &d, xp, w, y);
+    return NULL;
+  }
   long block;
   const long rows = g.B * g.OH;
   float *P = patch_block(state, &g, &block);
@@ -892,8 +1147,10 @@ static const char *conv_backprop_input(Env *state, const Geom *gp, const float *
    * built-in GEMM for the lab's 8-channel layers; with wider C the col2im route measured faster. */
   const long pt2 = (g.KH - 1) * g.dh - g.pt, pl2 = (g.KW - 1) * g.dw - g.pl;
   const GemmTile *flipped_tile = choose_tile(g.C);
-  if (provider == PROVIDER_BUILTIN && g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 && flipped_tile->direct_n != NULL &&
-      flipped_tile->nr == g.C) {
+  const Geom t = {g.B, g.OH, g.OW, g.CO, g.H, g.W, g.C, g.KH, g.KW, 1, 1, g.dh, g.dw, pt2, pl2};
+  const int flipped_direct = g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 && direct_wanted(&t);
+  if (flipped_direct || (provider == PROVIDER_BUILTIN && g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 &&
+                         flipped_tile->direct_n != NULL && flipped_tile->nr == g.C)) {
     float *flipped = (float *)malloc(sizeof(float) * (size_t)(K * g.CO));
     if (flipped == NULL) return "out of memory";
     for (long kh = 0; kh < g.KH; kh++)
@@ -901,7 +1158,6 @@ static const char *conv_backprop_input(Env *state, const Geom *gp, const float *
         for (long c = 0; c < g.C; c++)
           for (long co = 0; co < g.CO; co++)
             flipped[(((g.KH - 1 - kh) * g.KW + (g.KW - 1 - kw)) * g.CO + co) * g.C + c] = w[((kh * g.KW + kw) * g.C + c) * g.CO + co];
-    const Geom t = {g.B, g.OH, g.OW, g.CO, g.H, g.W, g.C, g.KH, g.KW, 1, 1, g.dh, g.dw, pt2, pl2};
     const char *error = conv_forward(state, &t, dy, flipped, dx);
     free(flipped);
     return error;
@@ -930,6 +1186,16 @@ static const char *conv_backprop_filter(Env *state, const Geom *gp, const float 
     sgemm(state, 'T', 'N', K, g.CO, g.B * g.OH * g.OW, 1.f, x, K, dy, g.CO, 0.f, dw, g.CO);
     return NULL;
   }
+  DirectGeom d;
+  if (direct_wanted(&g) && direct_geometry(&g, &d)) {
+    float *xp = grow(&state->pad_in, &state->pad_in_floats, padded_floats(&d));
+    float *dyp = grow(&state->pad_grad, &state->pad_grad_floats, (size_t)(d.B * d.OH * d.WP * d.CO));
+    if (xp == NULL || dyp == NULL) return "out of memory";
+    pad_input(&d, x, g.H, g.W, g.pt, g.pl, xp);
+    widen_rows(&d, dy, dyp);
+    direct_filter(state, &d, xp, dyp, dw);
+    return NULL;
+  }
   long block;
   const long rows = g.B * g.OH;
   float *P = patch_block(state, &g, &block);
@@ -949,6 +1215,84 @@ static const char *conv_backprop_filter(Env *state, const Geom *gp, const float 
  * The order is fixed by the shapes alone. */
 #define STAT_BLOCK 64
 
+
+/* The per-row loops of the passes below over one 8-channel vector at a time where C is a multiple
+ * of 8 (the lab's layers): a loop over 8 runtime channels per row cost more in loop overhead than
+ * its arithmetic (batch norm then took as long as the convolution beside it). Each channel's
+ * operations run in the same order either way. */
+typedef int v8i __attribute__((vector_size(32)));
+
+/* part[c] += sum over n rows of x[r, c]. */
+static void sum_rows(float *part, const float *x, size_t n, size_t C) {
+  if (C % 8 == 0) {
+    for (size_t c = 0; c < C; c += 8) {
+      v8 acc = *(const v8u *)(part + c);
+      for (size_t r = 0; r < n; r++) acc += *(const v8u *)(x + r * C + c);
+      *(v8u *)(part + c) = acc;
+    }
+    return;
+  }
+  for (size_t r = 0; r < n; r++)
+    for (size_t c = 0; c < C; c++) part[c] += x[r * C + c];
+}
+
+/* part[c] += sum over n rows of (x[r, c] - mean[c])^2. */
+static void sum_squared_deviations(float *part, const float *x, size_t n, size_t C, const float *mean) {
+  if (C % 8 == 0) {
+    for (size_t c = 0; c < C; c += 8) {
+      v8 acc = *(const v8u *)(part + c);
+      const v8 m = *(const v8u *)(mean + c);
+      for (size_t r = 0; r < n; r++) {
+        const v8 d = *(const v8u *)(x + r * C + c) - m;
+        acc += d * d;
+      }
+      *(v8u *)(part + c) = acc;
+    }
+    return;
+  }
+  for (size_t r = 0; r < n; r++)
+    for (size_t c = 0; c < C; c++) {
+      const float d = x[r * C + c] - mean[c];
+      part[c] += d * d;
+    }
+}
+
+/* p1[c] += sum of dy[r, c]; p2[c] += sum of dy[r, c] * (x[r, c] - mean[c]), over n rows. */
+static void sum_grad_rows(float *p1, float *p2, const float *dy, const float *x, size_t n, size_t C, const float *mean) {
+  if (C % 8 == 0) {
+    for (size_t c = 0; c < C; c += 8) {
+      v8 a1 = *(const v8u *)(p1 + c), a2 = *(const v8u *)(p2 + c);
+      const v8 m = *(const v8u *)(mean + c);
+      for (size_t r = 0; r < n; r++) {
+        const v8 d = *(const v8u *)(dy + r * C + c);
+        a1 += d;
+        a2 += d * (*(const v8u *)(x + r * C + c) - m);
+      }
+      *(v8u *)(p1 + c) = a1;
+      *(v8u *)(p2 + c) = a2;
+    }
+    return;
+  }
+  for (size_t r = 0; r < n; r++)
+    for (size_t c = 0; c < C; c++) {
+      p1[c] += dy[r * C + c];
+      p2[c] += dy[r * C + c] * (x[r * C + c] - mean[c]);
+    }
+}
+
+/* max(v, 0) lane by lane, NaN to 0 as the scalar `v > 0 ? v : 0`. */
+static inline v8 relu8(v8 v) { return (v8)((v8i)v & (v8i)(v > (v8){0})); }
+
+/* out[i] = mask[i] > 0 ? v[i] : 0 (the ReLU's gradient, mask being its output). */
+static void relu_gradient(const float *mask, const float *v, float *out, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const v8 m = *(const v8u *)(mask + i);
+    *(v8u *)(out + i) = (v8)((v8i) * (const v8u *)(v + i) & (v8i)(m > (v8){0}));
+  }
+  for (; i < n; i++) out[i] = mask[i] > 0.f ? v[i] : 0.f;
+}
+
 /* Per-channel mean and biased variance of x[rows, C], two passes. Returns 0 when out of memory. */
 static int channel_stats(const float *x, size_t rows, size_t C, float *mean, float *var) {
   double *acc = (double *)calloc(C * 2, sizeof(double));
@@ -962,10 +1306,7 @@ static int channel_stats(const float *x, size_t rows, size_t C, float *mean, flo
   for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
     memset(part, 0, sizeof(float) * C);
-    for (size_t r = r0; r < r1; r++) {
-      const float *row = x + r * C;
-      for (size_t c = 0; c < C; c++) part[c] += row[c];
-    }
+    sum_rows(part, x + r0 * C, r1 - r0, C);
     for (size_t c = 0; c < C; c++) sum[c] += part[c];
   }
   for (size_t c = 0; c < C; c++) {
@@ -975,13 +1316,7 @@ static int channel_stats(const float *x, size_t rows, size_t C, float *mean, flo
   for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
     memset(part, 0, sizeof(float) * C);
-    for (size_t r = r0; r < r1; r++) {
-      const float *row = x + r * C;
-      for (size_t c = 0; c < C; c++) {
-        const float d = row[c] - mean[c];
-        part[c] += d * d;
-      }
-    }
+    sum_squared_deviations(part, x + r0 * C, r1 - r0, C, mean);
     for (size_t c = 0; c < C; c++) sq[c] += part[c];
   }
   for (size_t c = 0; c < C; c++) var[c] = rows > 0 ? (float)(sq[c] / (double)rows) : 0.f;
@@ -996,6 +1331,16 @@ static int channel_normalise(const float *x, size_t rows, size_t C, const float 
   float *a = (float *)malloc(sizeof(float) * C);
   if (a == NULL) return 0;
   for (size_t c = 0; c < C; c++) a[c] = (float)((scale == NULL ? 1.0 : scale[c]) / sqrt((double)var[c] + eps));
+  if (C % 8 == 0) {
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = 0; c < C; c += 8) {
+        v8 v = (*(const v8u *)(x + r * C + c) - *(const v8u *)(mean + c)) * *(const v8u *)(a + c);
+        if (offset != NULL) v += *(const v8u *)(offset + c);
+        *(v8u *)(y + r * C + c) = relu ? relu8(v) : v;
+      }
+    free(a);
+    return 1;
+  }
   for (size_t r = 0; r < rows; r++) {
     const float *xr = x + r * C;
     float *yr = y + r * C;
@@ -1019,13 +1364,7 @@ static int channel_grad_sums(const float *dy, const float *x, size_t rows, size_
   for (size_t r0 = 0; r0 < rows; r0 += STAT_BLOCK) {
     const size_t r1 = rows - r0 < STAT_BLOCK ? rows : r0 + STAT_BLOCK;
     memset(part, 0, sizeof(float) * C * 2);
-    for (size_t r = r0; r < r1; r++) {
-      const float *d = dy + r * C, *xr = x + r * C;
-      for (size_t c = 0; c < C; c++) {
-        p1[c] += d[c];
-        p2[c] += d[c] * (xr[c] - mean[c]);
-      }
-    }
+    sum_grad_rows(p1, p2, dy + r0 * C, x + r0 * C, r1 - r0, C, mean);
     for (size_t c = 0; c < C; c++) {
       s[c] += p1[c];
       s[C + c] += p2[c];
@@ -1058,6 +1397,18 @@ static int channel_grad(const float *dy, const float *x, size_t rows, size_t C, 
     a[c] = (float)(g * rr);
     b[c] = through_statistics ? (float)(-g * rr * rr * rr * s[C + c] / (double)rows) : 0.f;
     k[c] = through_statistics ? (float)(-g * rr * s[c] / (double)rows) : 0.f;
+  }
+  if (C % 8 == 0) {
+    for (size_t r = 0; r < rows; r++)
+      for (size_t c = 0; c < C; c += 8) {
+        const v8 d = *(const v8u *)(dy + r * C + c);
+        *(v8u *)(dx + r * C + c) = through_statistics
+                                       ? *(const v8u *)(a + c) * d + *(const v8u *)(b + c) * (*(const v8u *)(x + r * C + c) - *(const v8u *)(mean + c)) + *(const v8u *)(k + c)
+                                       : *(const v8u *)(a + c) * d;
+      }
+    free(s);
+    free(coef);
+    return 1;
   }
   for (size_t r = 0; r < rows; r++) {
     const float *d = dy + r * C, *xr = x + r * C;
@@ -1147,7 +1498,9 @@ static int get_f32_prop(napi_env env, napi_value obj, const char *name, float **
 static void add_residual(float *y, const float *residual, size_t n, int relu) {
   if (residual == NULL) return;
   if (relu) {
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) *(v8u *)(y + i) = relu8(*(const v8u *)(y + i) + *(const v8u *)(residual + i));
+    for (; i < n; i++) {
       const float v = y[i] + residual[i];
       y[i] = v > 0.f ? v : 0.f;
     }
@@ -1241,7 +1594,7 @@ static napi_value ConvBatchNormBackward(napi_env env, napi_callback_info info) {
   float *dconv = grow(&state->activation_scratch, &state->activation_scratch_floats, ndy);
   if (dconv == NULL) return throw_msg(env, "@lab/tfjs-train native convBatchNormBackward: out of memory");
   if (relu) {
-    for (size_t i = 0; i < ndy; i++) dconv[i] = y[i] > 0.f ? dy[i] : 0.f;
+    relu_gradient(y, dy, dconv, ndy);
   } else {
     memcpy(dconv, dy, sizeof(float) * ndy);
   }
@@ -1491,6 +1844,24 @@ static napi_value SetTile(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* setDirectConv('auto' | 'always' | 'never'): when convolutions take the direct path (tests force
+ * each path on the same shapes). Returns the mode now in force. */
+static napi_value SetDirectConv(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  (void)state;
+  char name[16] = "";
+  size_t len;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &len) != napi_ok)
+    return throw_msg(env, "@lab/tfjs-train native setDirectConv: expected 'auto', 'always' or 'never'");
+  if (strcmp(name, "auto") == 0) direct_mode = 0;
+  else if (strcmp(name, "always") == 0) direct_mode = 1;
+  else if (strcmp(name, "never") == 0) direct_mode = -1;
+  else return throw_msg(env, "@lab/tfjs-train native setDirectConv: expected 'auto', 'always' or 'never'");
+  napi_value out;
+  CHECK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
 /* info() -> { gemm, library, threads, isa, vectorFloats, tiles } */
 static napi_value Info(napi_env env, napi_callback_info info) {
   size_t argc = 0;
@@ -1505,12 +1876,13 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, out, "library", lib));
   CHECK(napi_set_named_property(env, out, "threads", threads));
   napi_value isa, floats, tiles;
-  char tile_text[96];
+  char tile_text[128];
   snprintf(tile_text, sizeof(tile_text), "%dx%d wide, %dx%d narrow", TILE_WIDE.mr, TILE_WIDE.nr, TILE_NARROW.mr,
            TILE_NARROW.nr);
 #if VEC_FLOATS >= 8
   snprintf(tile_text + strlen(tile_text), sizeof(tile_text) - strlen(tile_text), ", %dx%d half", TILE_HALF.mr, TILE_HALF.nr);
 #endif
+  snprintf(tile_text + strlen(tile_text), sizeof(tile_text) - strlen(tile_text), "; direct %dx8, %dx16", DIRECT_MR1, DIRECT_MR2);
   CHECK(napi_create_string_utf8(env, VEC_ISA, NAPI_AUTO_LENGTH, &isa));
   CHECK(napi_create_int32(env, VEC_FLOATS, &floats));
   CHECK(napi_create_string_utf8(env, tile_text, NAPI_AUTO_LENGTH, &tiles));
@@ -1527,6 +1899,8 @@ static void free_env(napi_env env, void *data, void *hint) {
   pool_destroy(state->pool);
   free(state->scratch);
   free(state->activation_scratch);
+  free(state->pad_in);
+  free(state->pad_grad);
   free(state);
 }
 
@@ -1558,6 +1932,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setThreads", NULL, SetThreads, NULL, NULL, NULL, napi_default, NULL},
       {"setScratchLimit", NULL, SetScratchLimit, NULL, NULL, NULL, napi_default, NULL},
       {"setTile", NULL, SetTile, NULL, NULL, NULL, napi_default, NULL},
+      {"setDirectConv", NULL, SetDirectConv, NULL, NULL, NULL, napi_default, NULL},
       {"info", NULL, Info, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

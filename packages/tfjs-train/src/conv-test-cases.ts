@@ -47,6 +47,23 @@ export function randomCases(seed: number, count: number, withDilation: boolean):
   return cases;
 }
 
+/**
+ * Random stride-1 convolutions that the native direct path takes when forced: output channels a
+ * multiple of 8 (8-32), 1-17 input channels, maps from 1x1 up, every padding kind, kernels 1-3 on
+ * each axis (1x1 'same' is pointwise and stays a plain GEMM).
+ */
+export function directCases(seed: number, count: number): ConvCase[] {
+  const rand = seededRandom(seed);
+  return randomCases(seed, count, false).map((c) => {
+    const xShape: ConvCase['xShape'] = [c.xShape[0], randomInt(rand, 1, 9), randomInt(rand, 1, 9), randomInt(rand, 1, 17)];
+    const filterShape: ConvCase['filterShape'] = [c.filterShape[0], c.filterShape[1], xShape[3], 8 * randomInt(rand, 1, 4)];
+    const candidate: ConvCase = { ...c, xShape, filterShape, strides: [1, 1] };
+    const g = convGeometry(xShape, filterShape, [1, 1], [1, 1], candidate.pad, candidate.dimRoundingMode, false);
+    // Too small for a 'valid' window: pad it instead.
+    return g.outHeight >= 1 && g.outWidth >= 1 ? candidate : { ...candidate, pad: 'same', dimRoundingMode: undefined };
+  });
+}
+
 export function describeCase(c: ConvCase): string {
   return `x=${c.xShape} w=${c.filterShape} s=${c.strides} d=${c.dilations} pad=${JSON.stringify(c.pad)}`;
 }

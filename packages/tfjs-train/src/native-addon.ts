@@ -84,11 +84,16 @@ export interface NativeKernels {
   setScratchLimit(floats: number): number;
   /** Forces the built-in GEMM's register tile ('wide', 'narrow', 'half'; null: chosen per call by the output width). For tests. */
   setTile(tile: NativeTile | null): string;
+  /** Where convolutions take the direct path (stride 1, no dilation, outputs a multiple of 8 channels): 'auto' by the shape rule, or forced. For tests and benchmarks. */
+  setDirectConv(mode: DirectConvMode): string;
   info(): NativeInfo;
 }
 
 /** Register tiles of the built-in GEMM: two vectors wide, one vector wide (outputs of few channels), half a vector wide (AVX2 and AVX-512 only). */
 export type NativeTile = 'wide' | 'narrow' | 'half';
+
+/** When the native convolutions read a padded input in place (direct) instead of building a patch matrix (im2col + GEMM). */
+export type DirectConvMode = 'auto' | 'always' | 'never';
 
 /** What the loaded addon runs on. */
 export interface NativeInfo {

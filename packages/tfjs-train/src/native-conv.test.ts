@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convGeometry } from './conv-geometry';
-import { caseData, convObjective, describeCase, randomCases, runDirect, type ConvCase } from './conv-test-cases';
+import { caseData, convObjective, describeCase, directCases, randomCases, runDirect, type ConvCase } from './conv-test-cases';
 import { loadNativeKernels, type NativeGemm, type NativeKernels, type NativeTile, type NativeVectorTarget } from './native-addon';
 import {
   makeNativeBatchNormKernel,
@@ -230,6 +230,64 @@ for (const { name: variant } of VARIANTS) {
       k.setScratchLimit(8 * 1024 * 1024);
       k.setThreads(1);
       for (let j = 0; j < 3; j++) expect(relativeError(chunked[j], whole[j])).toBeLessThan(1e-6);
+    });
+
+    it('the direct path (forced) matches the cpu backend and finite differences, on any thread count bit for bit', async (ctx) => {
+      if (skip()) return ctx.skip();
+      const k = native() as NativeKernels;
+      const cases: ConvCase[] = [
+        ...directCases(81, 14),
+        // The lab's shapes: 1-channel stem, 8-64 channels at 32x32 down to 4x4.
+        { xShape: [2, 32, 32, 1], filterShape: [3, 3, 1, 8], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+        { xShape: [2, 8, 8, 32], filterShape: [3, 3, 32, 32], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+        { xShape: [3, 4, 4, 64], filterShape: [3, 3, 64, 64], strides: [1, 1], dilations: [1, 1], pad: 'same' },
+        { xShape: [1, 5, 7, 3], filterShape: [3, 2, 3, 24], strides: [1, 1], dilations: [1, 1], pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+      ];
+      try {
+        for (const [i, c] of cases.entries()) {
+          const { x, w, dy, dyShape, rand } = caseData(c, 60 + i);
+          const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations, dimRoundingMode: c.dimRoundingMode };
+          const xIn = { values: x, shape: [...c.xShape] };
+          const wIn = { values: w, shape: [...c.filterShape] };
+          const dyIn = { values: dy, shape: [...dyShape] };
+          const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, Record<string, unknown>]> = [
+            ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
+            ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
+            ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],
+          ];
+          expect(k.setDirectConv('always')).toBe('always');
+          const direct: Float32Array[] = [];
+          for (const [kernel, fn, inputs, attrs] of checks) {
+            const reference = await runOn('cpu', kernel, inputs, attrs);
+            const ours = await runDirect('cpu', fn, inputs, attrs);
+            direct.push(ours.values);
+            expect(relativeError(ours.values, reference.values), `direct ${kernel} ${describeCase(c)}`).toBeLessThan(1e-5);
+          }
+          if (i < 4) {
+            await tf.setBackend('cpu');
+            const wi = sampleIndices(rand, w.length, 4);
+            const xi = sampleIndices(rand, x.length, 4);
+            const numericW = finiteDifference((p) => convObjective(c, dy, x, p), w, wi, 0.5);
+            const numericX = finiteDifference((p) => convObjective(c, dy, p, w), x, xi, 0.5);
+            expect(relativeError(wi.map((j) => direct[2][j]), numericW), `direct dW ${describeCase(c)}`).toBeLessThan(1e-4);
+            expect(relativeError(xi.map((j) => direct[1][j]), numericX), `direct dX ${describeCase(c)}`).toBeLessThan(1e-4);
+          }
+          const g = convGeometry(c.xShape, c.filterShape, c.strides, c.dilations, c.pad, c.dimRoundingMode, false);
+          const byThreads = [1, 3].map((t) => {
+            k.setThreads(t);
+            return runAll(k, g, x, w, dy);
+          });
+          k.setThreads(1);
+          for (let j = 0; j < 3; j++) expect(Array.from(byThreads[1][j]), `threads ${describeCase(c)} output ${j}`).toEqual(Array.from(byThreads[0][j]));
+          // The patch-matrix path on the same shape agrees within rounding.
+          k.setDirectConv('never');
+          const im2col = runAll(k, g, x, w, dy);
+          for (let j = 0; j < 3; j++) expect(relativeError(byThreads[0][j], im2col[j]), `im2col ${describeCase(c)} output ${j}`).toBeLessThan(1e-5);
+        }
+      } finally {
+        k.setDirectConv('auto');
+        k.setThreads(1);
+      }
     });
 
     // The built-in GEMM's own promises (oneDNN and OpenBLAS make neither).
