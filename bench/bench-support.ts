@@ -68,6 +68,26 @@ export function findTorchPython(): string | null {
   return null;
 }
 
+/**
+ * The environment that caps PyTorch at the vector instructions our native build is given, so that
+ * `--vector-target avx2` on an AVX-512 machine compares both sides as an AVX2-only CPU would run
+ * them: oneDNN's JIT (convolutions) and ATen's dispatched CPU kernels otherwise pick AVX-512 by
+ * themselves (measured here: the full-scale step 134 ms with AVX-512, 185 ms capped to AVX2).
+ * 'native' leaves PyTorch to choose, as on the user's machine.
+ */
+export function torchIsaEnv(vectorTarget: string): NodeJS.ProcessEnv {
+  if (vectorTarget === 'avx2') return { ONEDNN_MAX_CPU_ISA: 'AVX2', DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' };
+  if (vectorTarget === 'sse2') return { ONEDNN_MAX_CPU_ISA: 'SSE41', DNNL_MAX_CPU_ISA: 'SSE41', ATEN_CPU_CAPABILITY: 'default' };
+  return {};
+}
+
+/** One line saying how PyTorch's instruction set was capped (empty for 'native'). */
+export function torchIsaNote(vectorTarget: string): string {
+  const env = torchIsaEnv(vectorTarget);
+  const keys = Object.keys(env);
+  return keys.length === 0 ? '' : `PyTorch capped to the same instructions: ${keys.map((k) => `${k}=${env[k]}`).join(' ')}`;
+}
+
 /** The CPU model, cores, vector extensions and GEMM libraries installed: what a speed figure depends on. */
 export function cpuDescription(): string {
   let model = 'unknown CPU';

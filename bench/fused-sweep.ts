@@ -8,7 +8,7 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuDescription, findTorchPython, root, runProcess, tsx, type BenchModel, type ProcessResult } from './bench-support';
+import { type BenchModel, cpuDescription, findTorchPython, type ProcessResult, root, runProcess, torchIsaEnv, torchIsaNote, tsx } from './bench-support';
 
 const { values: opts } = parseArgs({
   options: {
@@ -46,7 +46,7 @@ function torch(m: Model, threads: number, trials: number): Promise<Result> {
   const args = [join(root, 'bench/fused_sweep_torch.py'), '--trials', String(trials), '--steps', String(m.steps)];
   args.push('--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch), '--threads', String(threads));
   if (m.smallStem) args.push('--small-stem');
-  return runProcess<Result>(python!, args, 1_800_000);
+  return runProcess<Result>(python!, args, 1_800_000, torchIsaEnv(opts['vector-target']!));
 }
 
 /** Trial-steps per second of processes run side by side: the sum of theirs (each times its own steps after warm-up). */
@@ -62,6 +62,7 @@ const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '-');
 console.log('bench:fused  sweep throughput of the lab\'s ResNet-18 classifiers (Adam, BN in training mode, softmax cross-entropy), trial-steps per second');
 console.log(`CPU: ${cpuDescription()}`);
 console.log(`native build: vector target '${opts['vector-target']}', GEMM ${opts.gemm || 'picked automatically'}; load average at start ${loadavg()[0].toFixed(1)}`);
+if (python != null && torchIsaNote(opts['vector-target']!)) console.log(torchIsaNote(opts['vector-target']!));
 if (python == null && !opts['skip-torch']) console.log('PyTorch not found: install Debian python3-torch for the reference rows (apt-get install python3-torch).');
 
 const keys = opts.models!.split(',');

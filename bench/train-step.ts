@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuDescription, findTorchPython, median, root, runProcess, tsx, type BenchModel, type ProcessResult } from './bench-support';
+import { cpuDescription, findTorchPython, median, root, runProcess, torchIsaEnv, torchIsaNote, tsx, type BenchModel, type ProcessResult } from './bench-support';
 
 const { values: opts } = parseArgs({
   options: {
@@ -85,7 +85,7 @@ function torch(m: Model, threads: number): Promise<Result> {
   const args = [join(root, 'bench/train_step_torch.py'), '--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch)];
   args.push('--reps', String(reps), '--threads', String(threads));
   if (m.smallStem) args.push('--small-stem');
-  return runProcess<Result>(python!, args, 900_000);
+  return runProcess<Result>(python!, args, 900_000, torchIsaEnv(vectorTarget));
 }
 
 interface Row {
@@ -119,6 +119,7 @@ const load0 = loadavg()[0];
 console.log('bench:train  the lab\'s ResNet-18 models, Adam, BN in training mode, softmax cross-entropy on a fixed batch');
 console.log(`CPU: ${cpuDescription()}`);
 console.log(`native build: vector target '${vectorTarget}'; rounds ${rounds} x ${reps} timed steps after 2 warm-up steps; load average at start ${load0.toFixed(1)}`);
+if (python != null && torchIsaNote(vectorTarget)) console.log(torchIsaNote(vectorTarget));
 if (python == null && !opts['skip-torch'] && !webgpu) {
   console.log('PyTorch not found: install Debian python3-torch for the reference rows (apt-get install python3-torch).');
 }

@@ -282,12 +282,17 @@ export function runConvBatchNorm(units: FusedUnit[], x: tf.Tensor, residual: tf.
         u.bn.movingVariance.write(moving[groups + g]);
       });
     }
-    save([xIn, conv, y, stats, ...f, ...sc]);
+    // The units' own weights are variables, alive and unchanged until the gradients are applied:
+    // only other weights (per-sample copies) are saved. Each saved tensor is an Identity
+    // dispatch and a tape node, ~10 % of a demo-model step when every unit saved its weights.
+    const ownWeights = weights == null;
+    save(ownWeights ? [xIn, conv, y, stats] : [xIn, conv, y, stats, ...f, ...sc]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, cs, ys, ss] = saved;
-        const gradInputs = { dy, x: xs, conv: cs, y: ys, stats: ss, ...named('filter', saved.slice(4, 4 + groups)), ...named('scale', saved.slice(4 + groups)) };
+        const [savedFilters, savedScales] = ownWeights ? [filters, scales] : [saved.slice(4, 4 + groups), saved.slice(4 + groups)];
+        const gradInputs = { dy, x: xs, conv: cs, y: ys, stats: ss, ...named('filter', savedFilters), ...named('scale', savedScales) };
         return tf.engine().runKernel(CONV_BATCH_NORM_GRAD, gradInputs, attrs) as tf.Tensor[];
       },
     };

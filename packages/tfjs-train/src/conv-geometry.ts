@@ -27,11 +27,35 @@ export function toPair(value: number | [number, number] | number[] | undefined, 
   return [value[0], value[1]];
 }
 
+/** Geometries by their arguments: a training step asks for the same few dozen 40+ times each. */
+const geometryCache = new Map<string, Readonly<ConvGeometry>>();
+const GEOMETRY_CACHE_LIMIT = 512;
+
 /**
  * Shapes of a channels-last convolution, computed by tfjs-core's own `computeConv2DInfo` so that
- * output sizes and SAME padding match the forward kernel exactly.
+ * output sizes and SAME padding match the forward kernel exactly. Memoised (and frozen): at the
+ * lab's model sizes computing it on every kernel call was a tenth of the kernels' own time.
  */
 export function convGeometry(
+  xShape: number[],
+  filterShape: [number, number, number, number],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Pad,
+  dimRoundingMode: 'floor' | 'round' | 'ceil' | undefined,
+  depthwise: boolean,
+): Readonly<ConvGeometry> {
+  const key = `${xShape}|${filterShape}|${strides}|${dilations}|${typeof pad === 'object' ? pad.join(';') : pad}|${dimRoundingMode}|${depthwise}`;
+  let g = geometryCache.get(key);
+  if (g == null) {
+    if (geometryCache.size >= GEOMETRY_CACHE_LIMIT) geometryCache.clear();
+    g = Object.freeze(computeGeometry(xShape, filterShape, strides, dilations, pad, dimRoundingMode, depthwise));
+    geometryCache.set(key, g);
+  }
+  return g;
+}
+
+function computeGeometry(
   xShape: number[],
   filterShape: [number, number, number, number],
   strides: number | [number, number],

@@ -3,8 +3,22 @@ import { allocFloat32, float32View } from './backend-access';
 import { convGeometry, isChannelsFirst, toPair, type ConvBackpropAttrs, type ConvGeometry } from './conv-geometry';
 import type { NativeKernels } from './native-addon';
 
-/** The Int32Array(15) geometry native/fast-conv.c reads (its `Geom` struct, same order). */
-export function nativeGeometry(g: ConvGeometry): Int32Array {
+const nativeGeometries = new WeakMap<Readonly<ConvGeometry>, Int32Array>();
+
+/**
+ * The Int32Array(15) geometry native/fast-conv.c reads (its `Geom` struct, same order); one per
+ * (memoised) geometry object. The native side only reads it.
+ */
+export function nativeGeometry(g: Readonly<ConvGeometry>): Int32Array {
+  let out = nativeGeometries.get(g);
+  if (out == null) {
+    out = buildNativeGeometry(g);
+    nativeGeometries.set(g, out);
+  }
+  return out;
+}
+
+function buildNativeGeometry(g: Readonly<ConvGeometry>): Int32Array {
   return Int32Array.from([
     g.batch,
     g.inHeight,
