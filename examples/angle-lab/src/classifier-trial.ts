@@ -7,12 +7,12 @@ import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatur
 import { buildClassifier, classificationLoss, ensureTrainingKernels, fuseKey, trialBytes, type ModelParams } from './model-setup';
 import {
   argMaxRows,
+  EpochCheckpoints,
   fusedStepper,
   loadEpochCheckpoint,
   optional,
   matrixToJson,
   runFolds,
-  saveEpochCheckpoint,
   stopIfAborted,
 } from './trial-helpers';
 
@@ -103,6 +103,7 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
   const loss = classificationLoss(params.loss, { bins: params.bins, alpha: params.alpha, ...(restore ? { restore } : {}) });
   const recorder = resumed ? GHMStatsRecorder.fromJSON(resumed.trial.ghmRecorder) : new GHMStatsRecorder();
   const model = buildClassifier(params, seed, [size, size, channels], data.angles.length);
+  const checkpoints = new EpochCheckpoints(ctx);
   try {
     const history = await fit(model, {
       train: tensorData(tensors.xTrain, tensors.yTrain),
@@ -126,8 +127,10 @@ export async function classifierTrial(params: ClassifierParams, seed: number, ct
         afterEpoch: ({ epoch, record, snapshot }) => {
           ctx.log({ epoch, train_loss: record.trainLoss, val_loss: record.validation!.ce, val_acc: record.validation!.accuracy });
           if (loss.ghm) recorder.record(epoch, loss.ghm.stats());
-          const trialState: ClassifierCheckpoint = { ghm: loss.ghm ? loss.ghm.toJSON() : null, ghmRecorder: recorder.toJSON() };
-          saveEpochCheckpoint(ctx, snapshot(), trialState);
+          checkpoints.afterEpoch(() => {
+            const trial: ClassifierCheckpoint = { ghm: loss.ghm ? loss.ghm.toJSON() : null, ghmRecorder: recorder.toJSON() };
+            return { fit: snapshot(), trial };
+          });
           ctx.progress(epoch, params.epochs, `val_acc ${record.validation!.accuracy.toFixed(3)}`);
           stopIfAborted(ctx, epoch);
         },

@@ -28,7 +28,7 @@ import {
 import { angleLabel } from './report-kit';
 import { featureTensor, inputName, loadTakes, parseInput, splitTakes, takeFeatures, type DataParams } from './lab-data';
 import { buildRanker, ensureTrainingKernels, fuseKey, trialBytes, type ModelParams } from './model-setup';
-import { fusedStepper, loadEpochCheckpoint, matrixToJson, optional, saveEpochCheckpoint, stopIfAborted } from './trial-helpers';
+import { EpochCheckpoints, fusedStepper, loadEpochCheckpoint, matrixToJson, optional, stopIfAborted } from './trial-helpers';
 
 /** Parameters of the ranker experiments (ranker-gradients, batch-size). */
 export type RankerParams = DataParams &
@@ -259,6 +259,7 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
     });
   };
 
+  const checkpoints = new EpochCheckpoints(ctx);
   try {
     await fit(model, {
       train,
@@ -289,8 +290,10 @@ export async function rankerTrial(params: RankerParams, seed: number, ctx: Trial
             val_tau: kendallTau(scoresOf(xVal), valAngles),
           });
           if (epoch % params.probeEvery === 0) await probe(epoch);
-          const trialState: RankerCheckpoint = { probes, gnsTracker: tracker.toJSON(), dimension };
-          saveEpochCheckpoint(ctx, snapshot(), trialState);
+          checkpoints.afterEpoch(() => {
+            const trial: RankerCheckpoint = { probes, gnsTracker: tracker.toJSON(), dimension };
+            return { fit: snapshot(), trial };
+          });
           ctx.progress(epoch, params.epochs);
           stopIfAborted(ctx, epoch);
         },

@@ -269,6 +269,25 @@ describe('fit: loss context', () => {
     net.model.dispose();
   });
 
+  it('evaluate forwards many mini-batches at once yet takes the loss per mini-batch, as one forward per mini-batch does', async () => {
+    const net = smallNet(10);
+    const { x, y, data } = toyData(10, 150);
+    // A loss that depends on which rows share its batch (as GHM's does): the batch's largest output scales it.
+    const batchDependent: LossFn = (output, target) => tf.div(crossEntropyLoss(output, target), tf.add(tf.max(tf.abs(output)), 1));
+    const result = await evaluate(net, data, { lossFn: batchDependent, batchSize: 3, metrics: (output) => ({ rows: output.shape[0] }) });
+    // The reference: each mini-batch of 3 on its own (50 of them, 21 per pass above: passes of 21, 21 and 8).
+    let sum = 0;
+    for (let start = 0; start < 150; start += 3) {
+      const batch = data.batch([start, start + 1, start + 2]);
+      sum += tf.tidy(() => batchDependent(net.forward(batch.input as tf.Tensor, { training: false }), batch.target, { training: false, phase: 'validation' }).dataSync()[0]) * 3;
+      tf.dispose([batch.input as tf.Tensor, batch.target]);
+    }
+    expect(result.loss).toBeCloseTo(sum / 150, 6);
+    expect(result.rows).toBe(150);
+    tf.dispose([x, y]);
+    net.model.dispose();
+  });
+
   it('validationLossFn replaces lossFn for validation', async () => {
     const net = smallNet(9);
     const { x, y, data } = toyData(9);
