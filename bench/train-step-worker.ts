@@ -21,6 +21,9 @@ const { values: args } = parseArgs({
     reps: { type: 'string', default: '3' },
     'forward-reps': { type: 'string' },
     warmup: { type: 'string', default: '1' },
+    // Warm-up also lasts at least this long: V8 keeps compiling the step's JS for a second or two,
+    // and steps timed before it settles run 1.5-2x slower than the thousands a trial runs after.
+    'warmup-seconds': { type: 'string', default: '0' },
     'step-warmup': { type: 'string' },
     native: { type: 'string', default: 'auto' },
     // Concurrent runs: after warm-up print READY and wait for this file before timing, so that
@@ -56,8 +59,10 @@ function waitForGoFile(file: string): void {
   while (!existsSync(file)) Atomics.wait(pause, 0, 0, 5);
 }
 
+const warmupSeconds = Number(args['warmup-seconds']);
 function timeIt(fn: () => void, reps: number, warmup: number, goFile?: string): Timing {
-  for (let i = 0; i < warmup; i++) fn();
+  const warmupStart = performance.now();
+  for (let i = 0; i < warmup || performance.now() - warmupStart < warmupSeconds * 1000; i++) fn();
   if (goFile != null) waitForGoFile(goFile);
   const wallMs: number[] = [];
   const cpuMs: number[] = [];

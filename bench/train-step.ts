@@ -9,7 +9,8 @@
 // fresh machine without oneDNN / OpenBLAS runs), the GEMM library picked automatically, and the
 // native kernels off (LAB_TFJS_TRAIN_NATIVE=off: the pure wasm/JS kernels).
 //
-// Options: --rounds N (2)  --reps N per round (5)  --models demo,full,r18-128
+// Options: --rounds N (2)  --reps N per round (5)  --models demo,full,r18-128  --warmup-seconds S (3: both
+//            sides step at least this long before timing; V8 needs 1-2 s of steps to settle)
 //          --vector-target native|avx2|sse2 (native: an AVX-512 machine measures the code an
 //            AVX2-only CPU runs with avx2)  --skip-torch  --concurrent-steps N (0: two demo-model
 //            trials at once, one process each, against PyTorch running them one after the other)
@@ -30,6 +31,7 @@ const { values: opts } = parseArgs({
     backend: { type: 'string', default: 'wasm' },
     'vector-target': { type: 'string', default: 'native' },
     'concurrent-steps': { type: 'string', default: '0' },
+    'warmup-seconds': { type: 'string', default: '3' },
     'skip-torch': { type: 'boolean', default: false },
   },
 });
@@ -38,6 +40,7 @@ if (!['wasm', 'webgpu'].includes(opts.backend!)) throw new Error(`--backend: exp
 const rounds = Number(opts.rounds);
 const reps = Number(opts.reps);
 const vectorTarget = opts['vector-target']!;
+const warmupSeconds = opts['warmup-seconds']!;
 
 interface Model extends BenchModel {
   /** Threads of the TF.js native rows, and the PyTorch row the goal compares against. */
@@ -69,7 +72,7 @@ type Result = ProcessResult & {
 type Config = 'builtin' | 'auto' | 'off' | 'webgpu';
 function tfjs(m: Model, config: Config, extra: Record<string, string | number> = {}, onReady?: () => void): Promise<Result> {
   const args = [join(root, 'bench/train-step-worker.ts'), '--backend', config === 'webgpu' ? 'webgpu' : 'wasm', '--kernels', 'ours', '--width', String(m.width)];
-  args.push('--size', String(m.size), '--batch', String(m.batch), '--reps', String(reps), '--warmup', '2', '--vector-target', vectorTarget);
+  args.push('--size', String(m.size), '--batch', String(m.batch), '--reps', String(reps), '--warmup', '2', '--warmup-seconds', warmupSeconds, '--vector-target', vectorTarget);
   if (m.smallStem) args.push('--small-stem');
   if (config === 'off') args.push('--native', 'off');
   else args.push('--threads', String(m.threads));
@@ -83,7 +86,7 @@ function tfjs(m: Model, config: Config, extra: Record<string, string | number> =
 const python = opts['skip-torch'] || webgpu ? null : findTorchPython();
 function torch(m: Model, threads: number): Promise<Result> {
   const args = [join(root, 'bench/train_step_torch.py'), '--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch)];
-  args.push('--reps', String(reps), '--threads', String(threads));
+  args.push('--reps', String(reps), '--threads', String(threads), '--warmup', '2', '--warmup-seconds', warmupSeconds);
   if (m.smallStem) args.push('--small-stem');
   return runProcess<Result>(python!, args, 900_000, torchIsaEnv(vectorTarget));
 }
@@ -118,7 +121,7 @@ function record(model: Model, name: string, res: Result): void {
 const load0 = loadavg()[0];
 console.log('bench:train  the lab\'s ResNet-18 models, Adam, BN in training mode, softmax cross-entropy on a fixed batch');
 console.log(`CPU: ${cpuDescription()}`);
-console.log(`native build: vector target '${vectorTarget}'; rounds ${rounds} x ${reps} timed steps after 2 warm-up steps; load average at start ${load0.toFixed(1)}`);
+console.log(`native build: vector target '${vectorTarget}'; rounds ${rounds} x ${reps} timed steps after at least 2 warm-up steps and ${warmupSeconds} s (both sides); load average at start ${load0.toFixed(1)}`);
 if (python != null && torchIsaNote(vectorTarget)) console.log(torchIsaNote(vectorTarget));
 if (python == null && !opts['skip-torch'] && !webgpu) {
   console.log('PyTorch not found: install Debian python3-torch for the reference rows (apt-get install python3-torch).');

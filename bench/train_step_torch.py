@@ -56,6 +56,9 @@ def main():
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
+    # Warm-up also lasts at least this long (the TF.js side needs seconds of steps before V8's JIT
+    # settles; both sides get the same rule).
+    p.add_argument("--warmup-seconds", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--small-stem", action="store_true")
     a = p.parse_args()
@@ -80,8 +83,10 @@ def main():
         return loss.item()
 
     def timed(fn):
-        for _ in range(a.warmup):
+        start, done = time.perf_counter(), 0
+        while done < a.warmup or time.perf_counter() - start < a.warmup_seconds:
             fn()
+            done += 1
         wall, cpu = [], []
         for _ in range(a.reps):
             t, c = time.perf_counter(), time.process_time()

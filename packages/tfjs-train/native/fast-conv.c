@@ -845,27 +845,37 @@ static void pad_input(const DirectGeom *d, const float *x, long H, long W, long 
 /* acc[r][v] = sum over kh, j < KW*C of xq[r * C + kh * WP * C + j] * w[(kh * KW * C + j) * CO + 8v …]:
  * MR output positions x NV vectors of output channels. Inlined with C constant (direct_forward_c*)
  * so that row r's broadcast address is a constant displacement. */
+/* The pieces both direct tiles share: MR x NV accumulators, one rank-1 update (row r's scalar
+ * A_OF(r) times the NV vectors VEC), and the copy-out. */
+#define DIRECT_ACC_ZERO(MR, NV)                                                                   \
+  v8 acc[MR][NV];                                                                                 \
+  _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                           \
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (v8){0};
+#define DIRECT_RANK1(MR, NV, A_OF, VEC)                                                           \
+  _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                         \
+    const float a = A_OF(r);                                                                      \
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * VEC[v];                 \
+  }
+#define DIRECT_ACC_OUT(MR, NV)                                                                    \
+  _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                           \
+    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) out[r * NV + v] = acc[r][v];
+
 #define DEFINE_DIRECT_FORWARD_TILE(NAME, MR, NV)                                                     \
   static inline __attribute__((always_inline)) void NAME(const float *xq, const float *w, long C, long WPC, long KH, \
                                                          long KWC, long CO, v8 *out) {                  \
-    v8 acc[MR][NV];                                                                                  \
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
-      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (v8){0};                      \
+    DIRECT_ACC_ZERO(MR, NV)                                                                          \
     for (long kh = 0; kh < KH; kh++) {                                                               \
       const float *p = xq + kh * WPC;                                                                \
       const float *wk = w + kh * KWC * CO;                                                           \
       for (long j = 0; j < KWC; j++) {                                                               \
         v8 wv[NV];                                                                                   \
         _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) wv[v] = *(const v8u *)(wk + j * CO + 8 * v); \
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                      \
-          const float a = p[r * C + j];                                                              \
-          _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * wv[v];               \
-        }                                                                                            \
+        DIRECT_RANK1(MR, NV, FORWARD_A, wv)                                                          \
       }                                                                                              \
     }                                                                                                \
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
-      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) out[r * NV + v] = acc[r][v];              \
+    DIRECT_ACC_OUT(MR, NV)                                                                           \
   }
+#define FORWARD_A(r) p[(r) * C + j]
 DEFINE_DIRECT_FORWARD_TILE(direct_forward_tile1, DIRECT_MR1, 1)
 DEFINE_DIRECT_FORWARD_TILE(direct_forward_tile2, DIRECT_MR2, 2)
 
@@ -931,23 +941,18 @@ static void direct_forward(Env *env, const DirectGeom *d, const float *xp, const
 #define DEFINE_DIRECT_FILTER_TILE(NAME, MR, NV)                                                       \
   static void NAME(const float *xr, long image_x, const float *dyp, long image_dy, long B, long Q, long C, long CO, \
                    v8 *out) {                                                                        \
-    v8 acc[MR][NV];                                                                                  \
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
-      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (v8){0};                      \
+    DIRECT_ACC_ZERO(MR, NV)                                                                          \
     for (long b = 0; b < B; b++) {                                                                   \
       const float *p = xr + b * image_x, *g = dyp + b * image_dy;                                    \
       for (long q = 0; q < Q; q++, p += C, g += CO) {                                                \
         v8 gv[NV];                                                                                   \
         _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) gv[v] = *(const v8u *)(g + 8 * v);      \
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {                                      \
-          const float a = p[r];                                                                      \
-          _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * gv[v];               \
-        }                                                                                            \
+        DIRECT_RANK1(MR, NV, FILTER_A, gv)                                                           \
       }                                                                                              \
     }                                                                                                \
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++)                                            \
-      _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) out[r * NV + v] = acc[r][v];              \
+    DIRECT_ACC_OUT(MR, NV)                                                                           \
   }
+#define FILTER_A(r) p[r]
 DEFINE_DIRECT_FILTER_TILE(direct_filter_tile1, DIRECT_MR1, 1)
 DEFINE_DIRECT_FILTER_TILE(direct_filter_tile2, DIRECT_MR2, 2)
 DEFINE_DIRECT_FILTER_TILE(direct_filter_row1, 1, 1)

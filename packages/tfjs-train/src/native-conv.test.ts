@@ -245,16 +245,8 @@ for (const { name: variant } of VARIANTS) {
       ];
       try {
         for (const [i, c] of cases.entries()) {
-          const { x, w, dy, dyShape, rand } = caseData(c, 60 + i);
-          const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations, dimRoundingMode: c.dimRoundingMode };
-          const xIn = { values: x, shape: [...c.xShape] };
-          const wIn = { values: w, shape: [...c.filterShape] };
-          const dyIn = { values: dy, shape: [...dyShape] };
-          const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, Record<string, unknown>]> = [
-            ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
-            ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
-            ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],
-          ];
+          const { x, w, dy, rand } = caseData(c, 60 + i);
+          const checks = kernelChecks(k, c, 60 + i);
           expect(k.setDirectConv('always')).toBe('always');
           const direct: Float32Array[] = [];
           for (const [kernel, fn, inputs, attrs] of checks) {
@@ -327,17 +319,7 @@ for (const { name: variant } of VARIANTS) {
           for (const tile of tiles) {
             expect(k.setTile(tile)).toBe(tile);
             for (const [i, c] of cases.entries()) {
-              const { x, w, dy, dyShape } = caseData(c, 40 + i);
-              const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations };
-              const xIn = { values: x, shape: [...c.xShape] };
-              const wIn = { values: w, shape: [...c.filterShape] };
-              const dyIn = { values: dy, shape: [...dyShape] };
-              const checks: Array<[string, tf.KernelFunc, Record<string, typeof xIn>, Record<string, unknown>]> = [
-                ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
-                ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
-                ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],
-              ];
-              for (const [kernel, fn, inputs, attrs] of checks) {
+              for (const [kernel, fn, inputs, attrs] of kernelChecks(k, c, 40 + i)) {
                 const reference = await runOn('cpu', kernel, inputs, attrs);
                 const ours = await runDirect('cpu', fn, inputs, attrs);
                 expect(relativeError(ours.values, reference.values), `${tile} ${kernel} ${describeCase(c)}`).toBeLessThan(1e-5);
@@ -358,6 +340,22 @@ for (const { name: variant } of VARIANTS) {
       expect(() => k.conv2dBackpropFilter(new Float32Array(32), new Float32Array(48), new Float32Array(54), Int32Array.of(1, 2))).toThrow(/geometry/);
     });
   });
+}
+
+type KernelInput = { values: Float32Array; shape: number[] };
+
+/** The three native conv kernels of case `c` (data from caseData(c, seed)): name, kernel, inputs, attrs. */
+function kernelChecks(k: NativeKernels, c: ConvCase, seed: number): Array<[string, tf.KernelFunc, Record<string, KernelInput>, Record<string, unknown>]> {
+  const { x, w, dy, dyShape } = caseData(c, seed);
+  const common = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dilations: c.dilations, dimRoundingMode: c.dimRoundingMode };
+  const xIn = { values: x, shape: [...c.xShape] };
+  const wIn = { values: w, shape: [...c.filterShape] };
+  const dyIn = { values: dy, shape: [...dyShape] };
+  return [
+    ['Conv2D', makeNativeConv2DKernel(k, missingKernel), { x: xIn, filter: wIn }, common],
+    ['Conv2DBackpropInput', makeNativeConv2DBackpropInputKernel(k, missingKernel), { dy: dyIn, filter: wIn }, { ...common, inputShape: c.xShape }],
+    ['Conv2DBackpropFilter', makeNativeConv2DBackpropFilterKernel(k, missingKernel), { x: xIn, dy: dyIn }, { ...common, filterShape: c.filterShape }],
+  ];
 }
 
 function runAll(k: NativeKernels, g: ReturnType<typeof convGeometry>, x: Float32Array, w: Float32Array, dy: Float32Array): Float32Array[] {
