@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     'small-stem': { type: 'boolean', default: false },
     threads: { type: 'string', default: '1' },
     'vector-target': { type: 'string', default: 'native' },
+    // Warm-up lasts at least this long: V8 compiles the step's JS for a second or two.
+    'warmup-seconds': { type: 'string', default: '0' },
   },
 });
 const trials = Number(args.trials);
@@ -70,7 +72,9 @@ async function train(count: number): Promise<void> {
   }
 }
 
-await train(1);
+const warmStart = performance.now();
+do await train(1);
+while (performance.now() - warmStart < Number(args['warmup-seconds']) * 1000);
 const started = performance.now();
 await train(steps);
 const seconds = (performance.now() - started) / 1000;

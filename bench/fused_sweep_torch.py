@@ -23,6 +23,7 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--small-stem", action="store_true")
+    p.add_argument("--warmup-seconds", type=float, default=0.0)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     loss_fn = nn.CrossEntropyLoss()
@@ -45,7 +46,11 @@ def main():
             opt.step()
         loss.item()
 
-    train(*setup(0, 2), 2)  # warm-up: allocator, kernels
+    # Warm-up (allocator, kernels), as long as the TF.js side's.
+    warm_start = time.perf_counter()
+    train(*setup(0, 2), 2)
+    while time.perf_counter() - warm_start < a.warmup_seconds:
+        train(*setup(0, 2), 2)
     # Models, optimisers and data are made before the clock starts, as in fused-sweep-worker.ts.
     trials = [setup(seed, a.steps) for seed in range(1, a.trials + 1)]
     started = time.perf_counter()
