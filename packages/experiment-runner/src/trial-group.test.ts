@@ -32,8 +32,9 @@ describe('planTrialGroups', () => {
     expect(ids(planTrialGroups(trials, {}, 'auto', 1))).toEqual(trials.map((t) => [t.id]));
   });
 
-  it('auto gives each worker one group; K makes balanced groups of at most K; memory bounds auto', () => {
-    expect(ids(planTrialGroups(trials, byShape, 'auto', 2))).toEqual([['a1', 'a2', 'a3'], ['b1'], ['n1'], ['a4', 'a5']]);
+  it('auto fuses only with one worker; K makes balanced groups of at most K on any worker count; memory bounds auto', () => {
+    expect(ids(planTrialGroups(trials, byShape, 'auto', 2))).toEqual(trials.map((t) => [t.id]));
+    expect(ids(planTrialGroups(trials, byShape, 2, 2))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3', 'a4'], ['a5']]);
     expect(ids(planTrialGroups(trials, byShape, 2, 1))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3', 'a4'], ['a5']]);
     expect(ids(planTrialGroups(trials, byShape, 4, 1))).toEqual([['a1', 'a2', 'a3'], ['b1'], ['n1'], ['a4', 'a5']]);
     // 5000 bytes free: half of it holds two trials of 1000 bytes.
