@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   FeatureCache,
@@ -8,6 +9,7 @@ import {
 import {
   checkFileOption,
   checkFolderOption,
+  ChildProcessExecutor,
   checkWritableFolderOption,
   describeFileError,
   EXIT,
@@ -21,6 +23,7 @@ import {
   writeFileAtomic,
   type FuseSetting,
   type BackendPreference,
+  type Executor,
   type Experiment,
   type ProgressMode,
   type RunOverrides,
@@ -203,51 +206,56 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   let backendName = '';
   let interrupted: DemoResult['interrupted'];
   let failure: unknown;
-  for (const [index, { experiment, overrides }] of planned.entries()) {
-    if (options.signal?.aborted) {
-      interrupted = { notStarted: planned.slice(index).map((p) => p.experiment.name) };
-      break;
+  const workers = sharedWorkers(planned.map((p) => p.experiment), options.workers, log);
+  try {
+    for (const [index, { experiment, overrides }] of planned.entries()) {
+      if (options.signal?.aborted) {
+        interrupted = { notStarted: planned.slice(index).map((p) => p.experiment.name) };
+        break;
+      }
+      const t0 = Date.now();
+      log(`\n== ${experiment.name} (${options.experiments ? 'custom' : options.scale}) ==`);
+      let runDir: string | undefined;
+      try {
+        runDir = await runExperiment(experiment, {
+          runsDir: out,
+          ...(overrides ? { overrides } : {}),
+          ...(workers ? { executor: workers, keepExecutor: true } : options.workers !== undefined ? { workers: options.workers } : {}),
+          ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
+          // Default: the experiment's own choice, else auto.
+          ...(options.backend ? { backend: options.backend } : {}),
+          progress: options.progress ?? 'auto',
+          log: (m) => log(`  ${m}`),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onRunDir: (dir) => {
+            runDir = dir;
+            options.onRunDir?.(experiment.name, dir);
+          },
+        });
+      } catch (error) {
+        // Whatever stopped the run (a full disk, say), the index of what finished is still written below.
+        failure = error instanceof InputError ? error : new Error(`${experiment.name}: ${describeFileError(error, runDir ?? out)}`);
+        if (runDir) runs.push({ experiment: experiment.name, runDir, report: join(runDir, 'report.html'), status: statusOf(runDir), failures: [] });
+        break;
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const config = readRunConfig(runDir);
+      backendName = `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''}`;
+      const report = join(runDir, 'report.html');
+      const status = statusOf(runDir);
+      const failures = formatTrialFailures(runDir);
+      runs.push({ experiment: experiment.name, runDir, report, status, failures });
+      const done = config.trials.filter((t) => readTrialStatus(runDir!, t.id)?.status === 'completed').length;
+      log(`  ${experiment.name}: ${status}, ${done}/${config.trials.length} trials in ${seconds.toFixed(0)} s -> ${status === 'interrupted' ? runDir : report}`);
+      for (const line of failures) warn(`  ${experiment.name}: ${line}`);
+      if (options.signal?.aborted) {
+        const notStarted = planned.slice(index + 1).map((p) => p.experiment.name);
+        interrupted = status === 'completed' ? { notStarted } : { experiment: experiment.name, runDir, notStarted };
+        break;
+      }
     }
-    const t0 = Date.now();
-    log(`\n== ${experiment.name} (${options.experiments ? 'custom' : options.scale}) ==`);
-    let runDir: string | undefined;
-    try {
-      runDir = await runExperiment(experiment, {
-        runsDir: out,
-        ...(overrides ? { overrides } : {}),
-        ...(options.workers !== undefined ? { workers: options.workers } : {}),
-        ...(options.fuse !== undefined ? { fuse: options.fuse } : {}),
-        // Default: the experiment's own choice, else auto.
-        ...(options.backend ? { backend: options.backend } : {}),
-        progress: options.progress ?? 'auto',
-        log: (m) => log(`  ${m}`),
-        ...(options.signal ? { signal: options.signal } : {}),
-        onRunDir: (dir) => {
-          runDir = dir;
-          options.onRunDir?.(experiment.name, dir);
-        },
-      });
-    } catch (error) {
-      // Whatever stopped the run (a full disk, say), the index of what finished is still written below.
-      failure = error instanceof InputError ? error : new Error(`${experiment.name}: ${describeFileError(error, runDir ?? out)}`);
-      if (runDir) runs.push({ experiment: experiment.name, runDir, report: join(runDir, 'report.html'), status: statusOf(runDir), failures: [] });
-      break;
-    }
-    const seconds = (Date.now() - t0) / 1000;
-    const config = readRunConfig(runDir);
-    backendName = `${config.backend.name}${config.backend.fastTraining ? ' with @lab/tfjs-train kernels' : ''}${config.backend.native ? ` (${config.backend.native})` : ''}`;
-    const report = join(runDir, 'report.html');
-    const status = statusOf(runDir);
-    const failures = formatTrialFailures(runDir);
-    runs.push({ experiment: experiment.name, runDir, report, status, failures });
-    const done = config.trials.filter((t) => readTrialStatus(runDir!, t.id)?.status === 'completed').length;
-    log(`  ${experiment.name}: ${status}, ${done}/${config.trials.length} trials in ${seconds.toFixed(0)} s -> ${status === 'interrupted' ? runDir : report}`);
-    for (const line of failures) warn(`  ${experiment.name}: ${line}`);
-    if (options.signal?.aborted) {
-      const notStarted = planned.slice(index + 1).map((p) => p.experiment.name);
-      interrupted = status === 'completed' ? { notStarted } : { experiment: experiment.name, runDir, notStarted };
-      break;
-    }
+  } finally {
+    await workers?.close();
   }
 
   const seconds = (Date.now() - started) / 1000;
@@ -272,4 +280,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
   if (failure) throw failure;
   return { out, indexHtml, indexMarkdown, runs, ...(interrupted ? { interrupted } : {}), seconds, exitCode: exitCodeOf(runs, interrupted !== undefined) };
+}
+
+/**
+ * One set of worker processes for all the experiments of a demo run (undefined: each run makes its
+ * own, as with --workers 0 or a single experiment): started and warmed up once instead of once per
+ * experiment, which had cost each worker ~1 s of start-up and ~2 s of slower first steps (V8
+ * compiling) per experiment. Each trial job names its own experiment's module file.
+ */
+function sharedWorkers(experiments: Experiment[], workers: number | undefined, log: (message: string) => void): Executor | undefined {
+  const count = workers ?? availableParallelism();
+  const file = experiments[0]?.file;
+  if (count === 0 || experiments.length < 2 || file == null || experiments.some((e) => e.file == null)) return undefined;
+  return new ChildProcessExecutor(count, { experimentFile: file, onLog: (m) => log(`  ${m}`) });
 }

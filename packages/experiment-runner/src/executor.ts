@@ -305,7 +305,8 @@ export class ChildProcessExecutor implements Executor {
         child.on('exit', onExit);
         events.signal.addEventListener('abort', onAbort, { once: true });
         try {
-          child.send({ type: 'run', job: { ...job, experimentFile: this.options.experimentFile } } satisfies ToWorker);
+          // A job names its own experiment's file: one executor may serve several runs (keepExecutor).
+          child.send({ type: 'run', job: { ...job, experimentFile: job.experimentFile ?? this.options.experimentFile } } satisfies ToWorker);
         } catch (error) {
           // The process died between being picked and being sent the job.
           this.remove(slot);

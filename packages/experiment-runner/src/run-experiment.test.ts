@@ -2,10 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, truncateSync, write
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fusedTiny } from '../fixtures/fused-experiment';
 import { tiny } from '../fixtures/tiny-experiment';
 import { compareRuns } from './compare-runs';
 import { defineExperiment } from './define-experiment';
-import { InProcessExecutor, workerEnvironment, type Executor } from './executor';
+import { ChildProcessExecutor, InProcessExecutor, workerEnvironment, type Executor } from './executor';
 import { exportCsv } from './export-csv';
 import { InputError } from './input-error';
 import { buildReport } from './report';
@@ -353,6 +354,35 @@ describe('exportCsv', () => {
 });
 
 describe('runExperiment with worker processes', () => {
+  it('keepExecutor: one set of workers serves runs of different experiments one after another, then closes', async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), 'er-shared-'));
+    const fusedFile = resolve(__dirname, '../fixtures/fused-experiment.ts');
+    const workers = new ChildProcessExecutor(2, { experimentFile: fusedFile });
+    const pidsOf = (runDir: string) =>
+      new Set(readRunConfig(runDir).trials.map((t) => (JSON.parse(readFileSync(join(runDir, 'trials', t.id, 'artifacts', 'final.json'), 'utf8')) as { pid: number }).pid));
+    const shared = { executor: workers, keepExecutor: true, ...quiet };
+    let first: string, between: string, last: string;
+    try {
+      first = await runExperiment(fusedTiny, { runsDir, ...shared });
+      // Another experiment's trials on the same workers: each job names its own module file.
+      between = await runExperiment(tiny, { runsDir, experimentFile: fixtureFile, ...shared });
+      last = await runExperiment(fusedTiny, { runsDir, ...shared });
+    } finally {
+      await workers.close();
+    }
+    for (const runDir of [first, between, last]) expect(readRunState(runDir)!.status).toBe('completed');
+    expect(readRunConfig(between).experiment.name).toBe('tiny');
+    const firstPids = pidsOf(first);
+    expect(firstPids.size).toBeGreaterThanOrEqual(1);
+    expect(firstPids.size).toBeLessThanOrEqual(2);
+    expect(firstPids.has(process.pid)).toBe(false);
+    // The last run's trials ran in the very processes of the first run.
+    expect([...pidsOf(last)].every((pid) => firstPids.has(pid))).toBe(true);
+    // Closed: the workers have exited.
+    await new Promise((r) => setTimeout(r, 300));
+    for (const pid of firstPids) expect(() => process.kill(pid, 0)).toThrow();
+  });
+
   it('runs trials in 2 child processes; a worker that dies fails only its trial', async () => {
     const runsDir = mkdtempSync(join(tmpdir(), 'er-workers-'));
     const runDir = await runExperiment(tiny, { runsDir, workers: 2, experimentFile: fixtureFile, overrides: { params: { exitSeed: 2 }, seeds: 3 }, ...quiet });

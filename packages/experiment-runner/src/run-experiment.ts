@@ -48,6 +48,12 @@ export interface ExecuteOptions {
   /** A custom executor (a job queue, say); overrides `workers`. */
   executor?: Executor;
   /**
+   * Leave `executor` open when the run ends (the caller closes it): a caller running several
+   * experiments one after another keeps one set of worker processes, already started and warmed
+   * up (the lab's demo: about 3 s per worker and experiment of start-up and JIT warm-up saved).
+   */
+  keepExecutor?: boolean;
+  /**
    * Fused trials (experiments that declare `fuse`): 'auto' (their default), 'off', or at most K
    * trials per group. A resume keeps the run's recorded setting unless this is given.
    */
@@ -461,7 +467,7 @@ async function executeRun(runDir: string, experiment: Experiment, config: RunCon
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
     progress.stop();
-    await executor.close();
+    if (!options.keepExecutor) await executor.close();
   }
   // The run's own summary goes on when a completed trial's lines are damaged (counts decide the status):
   // summary.json flags those trials, and the report below refuses them until told otherwise.
