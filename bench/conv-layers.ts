@@ -95,7 +95,6 @@ const columns = ['fwd', 'dx', 'dw', 'convBN fwd', 'convBN grad'];
 for (const model of opts.models!.split(',')) {
   const entry = LAYERS[model];
   if (entry == null) throw new Error(`--models: unknown model '${model}' (expected ${Object.keys(LAYERS).join(', ')})`);
-  k.setThreads(Number(opts.threads ?? entry.threads));
   console.log(`\n${model} (${k.setThreads(Number(opts.threads ?? entry.threads))} thread(s))`);
   console.log(`${'layer'.padEnd(30)}${'path'.padEnd(8)}${columns.map((c) => c.padStart(14)).join('')}`);
   for (const layer of entry.layers) {

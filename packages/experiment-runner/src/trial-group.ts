@@ -79,9 +79,9 @@ export function planTrialGroups(
   }
   const groups: TrialSpec[][] = [];
   for (const members of byKey.values()) {
+    // auto reaches here with one worker only: its group may take half the free memory.
     const bytes = fuse.bytesPerTrial?.(members[0].params) ?? DEFAULT_BYTES_PER_TRIAL;
-    const memoryLimit = Math.max(1, Math.floor(freeBytes / 2 / Math.max(1, workers) / bytes));
-    const limit = setting === 'auto' ? Math.min(MAX_AUTO_GROUP, memoryLimit, Math.ceil(members.length / Math.max(1, workers))) : setting;
+    const limit = setting === 'auto' ? Math.min(MAX_AUTO_GROUP, Math.max(1, Math.floor(freeBytes / 2 / bytes))) : setting;
     const count = Math.ceil(members.length / Math.max(1, limit));
     let at = 0;
     for (const size of balancedSizes(members.length, count)) {

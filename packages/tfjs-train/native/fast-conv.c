@@ -807,7 +807,7 @@ static int direct_geometry(const Geom *g, DirectGeom *d) {
   return 1;
 }
 
-/* Whether the direct path runs g (see direct_mode). The rule, from per-layer timings of the lab's
+/* Whether the direct path runs g (see direct_mode); fills d where it does. The rule, from per-layer timings of the lab's
  * ResNet-18 shapes (bench/conv-layers.ts; AVX2 build, built-in GEMM, oneDNN, OpenBLAS): direct
  * only where at most a quarter of the padded row is unused columns (OW >= 3 (KW - 1)): at 4 x 4
  * (a third unused) im2col was 10-15 % faster on every GEMM. Against the built-in GEMM direct won
@@ -815,9 +815,8 @@ static int direct_geometry(const Geom *g, DirectGeom *d) {
  * gradient lost 20 %, its tiles streaming a padded input larger than L2. Against oneDNN and
  * OpenBLAS it won only at C x CO <= 512 (2x at 8 and 16 channels), their GEMM being 10 % faster
  * from 32 channels on. */
-static int direct_wanted(const Geom *g) {
-  DirectGeom d;
-  if (direct_mode < 0 || !direct_geometry(g, &d)) return 0;
+static int direct_wanted(const Geom *g, DirectGeom *d) {
+  if (direct_mode < 0 || !direct_geometry(g, d)) return 0;
   if (direct_mode > 0) return 1;
   if (g->OW < 3 * (g->KW - 1)) return 0;
   return g->C * g->CO <= (provider == PROVIDER_BUILTIN ? 32 * 32 : 16 * 32);
@@ -1119,7 +1118,7 @@ static const char *conv_forward(Env *state, const Geom *gp, const float *x, cons
     return NULL;
   }
   DirectGeom d;
-  if (direct_wanted(&g) && direct_geometry(&g, &d)) {
+  if (direct_wanted(&g, &d)) {
     float *xp = grow(&state->pad_in, &state->pad_in_floats, padded_floats(&d));
     if (xp == NULL) return "out of memory";
     pad_input(&d, x, g.H, g.W, g.pt, g.pl, xp);
@@ -1153,7 +1152,8 @@ static const char *conv_backprop_input(Env *state, const Geom *gp, const float *
   const long pt2 = (g.KH - 1) * g.dh - g.pt, pl2 = (g.KW - 1) * g.dw - g.pl;
   const GemmTile *flipped_tile = choose_tile(g.C);
   const Geom t = {g.B, g.OH, g.OW, g.CO, g.H, g.W, g.C, g.KH, g.KW, 1, 1, g.dh, g.dw, pt2, pl2};
-  const int flipped_direct = g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 && direct_wanted(&t);
+  DirectGeom flipped_geometry;
+  const int flipped_direct = g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 && direct_wanted(&t, &flipped_geometry);
   if (flipped_direct || (provider == PROVIDER_BUILTIN && g.sh == 1 && g.sw == 1 && pt2 >= 0 && pl2 >= 0 &&
                          flipped_tile->direct_n != NULL && flipped_tile->nr == g.C)) {
     /* Kept between calls: at 64 x 64 channels a fresh malloc of the flipped filter was an mmap
@@ -1192,7 +1192,7 @@ static const char *conv_backprop_filter(Env *state, const Geom *gp, const float 
     return NULL;
   }
   DirectGeom d;
-  if (direct_wanted(&g) && direct_geometry(&g, &d)) {
+  if (direct_wanted(&g, &d)) {
     float *xp = grow(&state->pad_in, &state->pad_in_floats, padded_floats(&d));
     float *dyp = grow(&state->pad_grad, &state->pad_grad_floats, (size_t)(d.B * d.OH * d.WP * d.CO));
     if (xp == NULL || dyp == NULL) return "out of memory";
