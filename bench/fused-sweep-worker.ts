@@ -1,8 +1,8 @@
 // One process of the fused-sweep benchmark: trains --trials ResNet-18 classifiers (seeds 1…N,
 // each its own random data) for --steps optimiser steps each with @lab/ranking-models' fit, either
 // one after another (--mode alone) or as one FusedTrainingGroup (--mode fused), on wasm with
-// @lab/tfjs-train. After one warm-up step per trial, prints `RESULT {json}` with the timed
-// trial-steps per second. Usage:
+// @lab/tfjs-train. After warming up, repeats such rounds for at least --seconds and prints
+// `RESULT {json}` with the timed trial-steps per second. Usage:
 //   tsx bench/fused-sweep-worker.ts --trials 16 --steps 10 --mode fused --width 0.125 --size 32 --batch 4 --small-stem
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -23,6 +23,9 @@ const { values: args } = parseArgs({
     'vector-target': { type: 'string', default: 'native' },
     // Warm-up lasts at least this long: V8 compiles the step's JS for a second or two.
     'warmup-seconds': { type: 'string', default: '0' },
+    // Timed rounds (each trial trains --steps steps per round) repeat until this long has passed:
+    // a single round of the demo model lasts a fraction of a second, too short to time reliably.
+    seconds: { type: 'string', default: '0' },
   },
 });
 const trials = Number(args.trials);
@@ -76,6 +79,11 @@ const warmStart = performance.now();
 do await train(1);
 while (performance.now() - warmStart < Number(args['warmup-seconds']) * 1000);
 const started = performance.now();
-await train(steps);
+let rounds = 0;
+do {
+  await train(steps);
+  rounds++;
+} while (performance.now() - started < Number(args.seconds) * 1000);
 const seconds = (performance.now() - started) / 1000;
-console.log(`RESULT ${JSON.stringify({ trialSteps: trials * steps, seconds, perSecond: (trials * steps) / seconds, isa: info.native.isa, gemm: info.native.gemm })}`);
+const trialSteps = rounds * trials * steps;
+console.log(`RESULT ${JSON.stringify({ trialSteps, seconds, perSecond: trialSteps / seconds, isa: info.native.isa, gemm: info.native.gemm })}`);

@@ -5,6 +5,7 @@
 // 2 worker processes × 1 thread, each with its own group. One run, same cores.
 //   pnpm bench:fused [--models demo,full] [--k 4,16,64] [--vector-target avx2] [--gemm builtin] [--skip-torch]
 //                    [--warmup-seconds 3] (each process, ours and PyTorch's, trains this long before timing)
+//                    [--seconds 5] (each process repeats its timed rounds, every trial --steps steps, this long)
 // With --vector-target avx2 and --gemm builtin an AVX-512 machine measures what a fresh AVX2 machine runs.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ const { values: opts } = parseArgs({
     gemm: { type: 'string', default: '' },
     'skip-torch': { type: 'boolean', default: false },
     'warmup-seconds': { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '5' },
   },
 });
 
@@ -39,7 +41,7 @@ type Result = ProcessResult & { perSecond?: number; isa?: string; gemm?: string 
 function ours(m: Model, mode: 'fused' | 'alone', trials: number): Promise<Result> {
   const args = [join(root, 'bench/fused-sweep-worker.ts'), '--mode', mode, '--trials', String(trials), '--steps', String(m.steps)];
   args.push('--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch), '--threads', '1', '--vector-target', opts['vector-target']!);
-  args.push('--warmup-seconds', opts['warmup-seconds']!);
+  args.push('--warmup-seconds', opts['warmup-seconds']!, '--seconds', opts.seconds!);
   if (m.smallStem) args.push('--small-stem');
   return runProcess<Result>(tsx, args, 1_800_000, { LAB_TFJS_TRAIN_GEMM: opts.gemm ?? '', OMP_NUM_THREADS: '1' });
 }
@@ -48,7 +50,7 @@ const python = opts['skip-torch'] ? null : findTorchPython();
 function torch(m: Model, threads: number, trials: number): Promise<Result> {
   const args = [join(root, 'bench/fused_sweep_torch.py'), '--trials', String(trials), '--steps', String(m.steps)];
   args.push('--width', String(m.width), '--size', String(m.size), '--batch', String(m.batch), '--threads', String(threads));
-  args.push('--warmup-seconds', opts['warmup-seconds']!);
+  args.push('--warmup-seconds', opts['warmup-seconds']!, '--seconds', opts.seconds!);
   if (m.smallStem) args.push('--small-stem');
   return runProcess<Result>(python!, args, 1_800_000, torchIsaEnv(opts['vector-target']!));
 }
@@ -73,7 +75,7 @@ const keys = opts.models!.split(',');
 const goals: string[] = [];
 for (const m of MODELS.filter((x) => keys.includes(x.key))) {
   const kList = opts.k ? opts.k.split(',').map(Number) : m.k;
-  console.log(`\n${m.label}, ${m.steps} steps per trial`);
+  console.log(`\n${m.label}, ${m.steps} steps per trial and round, rounds repeated for ${opts.seconds} s`);
   const rows: Array<[string, { perSecond: number; error?: string; isa?: string }]> = [];
   let torchBest = Number.NaN;
   if (python) {

@@ -24,6 +24,8 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--small-stem", action="store_true")
     p.add_argument("--warmup-seconds", type=float, default=0.0)
+    # Timed rounds (every trial trains --steps steps per round) repeat until this long has passed.
+    p.add_argument("--seconds", type=float, default=0.0)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     loss_fn = nn.CrossEntropyLoss()
@@ -54,10 +56,16 @@ def main():
     # Models, optimisers and data are made before the clock starts, as in fused-sweep-worker.ts.
     trials = [setup(seed, a.steps) for seed in range(1, a.trials + 1)]
     started = time.perf_counter()
-    for t in trials:
-        train(*t, a.steps)
+    rounds = 0
+    while True:
+        for t in trials:
+            train(*t, a.steps)
+        rounds += 1
+        if time.perf_counter() - started >= a.seconds:
+            break
     seconds = time.perf_counter() - started
-    print(json.dumps({"trialSteps": a.trials * a.steps, "seconds": seconds, "perSecond": a.trials * a.steps / seconds}))
+    trial_steps = rounds * a.trials * a.steps
+    print(json.dumps({"trialSteps": trial_steps, "seconds": seconds, "perSecond": trial_steps / seconds}))
 
 
 if __name__ == "__main__":

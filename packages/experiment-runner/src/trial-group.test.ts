@@ -32,8 +32,13 @@ describe('planTrialGroups', () => {
     expect(ids(planTrialGroups(trials, {}, 'auto', 1))).toEqual(trials.map((t) => [t.id]));
   });
 
-  it('auto fuses only with one worker; K makes balanced groups of at most K on any worker count; memory bounds auto', () => {
-    expect(ids(planTrialGroups(trials, byShape, 'auto', 2))).toEqual(trials.map((t) => [t.id]));
+  it('auto spreads groups over the workers; K makes balanced groups of at most K on any worker count; memory bounds auto', () => {
+    // Two workers: a multiple of two groups where there are trials enough, none where there are not.
+    expect(ids(planTrialGroups(trials, byShape, 'auto', 2))).toEqual([['a1', 'a2', 'a3'], ['b1'], ['n1'], ['a4', 'a5']]);
+    expect(ids(planTrialGroups(trials, byShape, 'auto', 4))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3'], ['a4'], ['a5']]);
+    // The workers share half the free memory: 2 workers, 4000 bytes free, 1000 per trial: one each.
+    expect(ids(planTrialGroups(trials, byShape, 'auto', 2, 4000))).toEqual(trials.map((t) => [t.id]));
+    expect(ids(planTrialGroups(trials, byShape, 'auto', 2, 8000))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3'], ['a4'], ['a5']]);
     expect(ids(planTrialGroups(trials, byShape, 2, 2))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3', 'a4'], ['a5']]);
     expect(ids(planTrialGroups(trials, byShape, 2, 1))).toEqual([['a1', 'a2'], ['b1'], ['n1'], ['a3', 'a4'], ['a5']]);
     expect(ids(planTrialGroups(trials, byShape, 4, 1))).toEqual([['a1', 'a2', 'a3'], ['b1'], ['n1'], ['a4', 'a5']]);

@@ -177,7 +177,10 @@ describe.each(BACKENDS)(`${FUSED_ADAM} kernel on %s`, (backendName) => {
         expect(scaledError(w2.dataSync(), chained.w), `chained w ${label}`).toBeLessThan(1e-5);
         expect(scaledError(m2.dataSync(), chained.m), `chained m ${label}`).toBeLessThan(1e-5);
         expect(scaledError(v2.dataSync(), chained.v), `chained v ${label}`).toBeLessThan(1e-5);
-        expect([w, g, m, v].map((x) => Array.from(x.dataSync())), `inputs unchanged ${label}`).toEqual(inputsBefore);
+        // Nothing else holds w, m and v: the step wrote over their buffers, which the outputs now
+        // share; the gradient is only read.
+        expect([w2, m2, v2].map((out, i) => out.dataId === [w, m, v][i].dataId), `in place ${label}`).toEqual([true, true, true]);
+        expect(Array.from(g.dataSync()), `gradient unchanged ${label}`).toEqual(inputsBefore[1]);
         tf.dispose([w, g, m, v]);
         [w, m, v] = [w2, m2, v2];
       }
@@ -186,16 +189,32 @@ describe.each(BACKENDS)(`${FUSED_ADAM} kernel on %s`, (backendName) => {
     }
   });
 
-  it('leaves tensors that share the inputs\u2019 data untouched', () => {
+  it('leaves tensors that share the inputs\u2019 data untouched, and updates the others in place', () => {
     const w = tf.tensor1d([0.5, -1.5, 2]);
-    const alias = tf.clone(w); // shares w's dataId
+    // Shares w's dataId, as a kept copy of the best epoch's weights does (a clone copies on wasm).
+    const alias = tf.reshape(w, [1, 3]);
     const g = tf.tensor1d([1, 2, -3]);
     const m = tf.zeros([3]);
-    const v = tf.zeros([3]);
-    const outs = runFused(w, g, m, v, { ...VARIANTS[1].hyper, step: 1 });
+    const v = tf.tensor1d([0.25, 0.5, 1]);
+    const vCopy = tf.reshape(v, [3, 1]);
+    const attrs = { ...VARIANTS[1].hyper, step: 1 };
+    const ref = referenceStep({ w: Float64Array.of(0.5, -1.5, 2), m: new Float64Array(3), v: Float64Array.of(0.25, 0.5, 1) }, [1, 2, -3], VARIANTS[1].hyper, 1);
+    const before = tf.memory().numTensors;
+    const outs = runFused(w, g, m, v, attrs);
     expect(Array.from(alias.dataSync())).toEqual([0.5, -1.5, 2]);
-    expect(outs[0].dataId).not.toBe(w.dataId);
-    tf.dispose([w, alias, g, m, v, ...outs]);
+    expect(Array.from(vCopy.dataSync())).toEqual([0.25, 0.5, 1]);
+    expect(outs.map((out, i) => out.dataId === [w, m, v][i].dataId)).toEqual([false, true, false]);
+    expect(scaledError(outs[0].dataSync(), ref.w)).toBeLessThan(ONE_ROUNDING);
+    expect(scaledError(outs[1].dataSync(), ref.m)).toBeLessThan(ONE_ROUNDING);
+    expect(scaledError(outs[2].dataSync(), ref.v)).toBeLessThan(ONE_ROUNDING);
+    // The output over m keeps the buffer alive when m is disposed, and frees it after.
+    const dataIds = tf.engine().backend.numDataIds();
+    tf.dispose(m);
+    expect(scaledError(outs[1].dataSync(), ref.m)).toBeLessThan(ONE_ROUNDING);
+    tf.dispose(outs);
+    expect(tf.memory().numTensors).toBe(before - 1);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIds - 3);
+    tf.dispose([w, alias, g, v, vCopy]);
   });
 
   it('handles tensors large enough to grow the wasm heap (outputs allocated before views)', () => {
@@ -206,6 +225,8 @@ describe.each(BACKENDS)(`${FUSED_ADAM} kernel on %s`, (backendName) => {
     const hyper = VARIANTS[0].hyper;
     const before = tf.memory().numTensors;
     const [w, g, m, v] = [tf.tensor1d(w0), tf.tensor1d(gValues), tf.zeros([n]), tf.zeros([n])];
+    // Shared inputs, so that the kernel allocates its outputs instead of writing in place.
+    const copies = [w, m, v].map((t) => tf.reshape(t, [1, n]));
     const heapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.buffer.byteLength;
     const heapBefore = heapBytes();
     const outs = runFused(w, g, m, v, { ...hyper, step: 1 });
@@ -217,7 +238,7 @@ describe.each(BACKENDS)(`${FUSED_ADAM} kernel on %s`, (backendName) => {
     expect(scaledError(outs[0].dataSync(), ref.w)).toBeLessThan(ONE_ROUNDING);
     expect(scaledError(outs[1].dataSync(), ref.m)).toBeLessThan(ONE_ROUNDING);
     expect(scaledError(outs[2].dataSync(), ref.v)).toBeLessThan(ONE_ROUNDING);
-    tf.dispose([w, g, m, v, ...outs]);
+    tf.dispose([w, g, m, v, ...outs, ...copies]);
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -87,6 +87,20 @@ function checkAttrs(attrs: NamedAttrMap | undefined): FusedAdamAttrs {
   return a;
 }
 
+/**
+ * The output that replaces `input`: its own buffer when no other tensor holds it (refCount 1,
+ * the variable or moment alone), else a new one. Updating in place skips three allocations per
+ * variable and the write of fresh memory, half of the step's time on the lab's small models; a
+ * shared buffer (a clone kept as the best epoch's weights, a copy of the optimiser's state, a
+ * gradient that is the weights) keeps its old values. The output then shares the input's data
+ * the way a Reshape output does, with the reference count raised for it.
+ */
+function outputOver(backend: KernelBackend, input: TensorInfo): TensorInfo {
+  if (backend.refCount(input.dataId) !== 1) return allocFloat32(backend, [...input.shape]);
+  backend.incRef(input.dataId);
+  return { dataId: input.dataId, shape: [...input.shape], dtype: 'float32' };
+}
+
 function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
   return ({ inputs, backend: backendAny, attrs }) => {
     const backend = backendAny as KernelBackend;
@@ -104,13 +118,11 @@ function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
       }
     }
     const checked = checkAttrs(attrs);
-    const shape = [...weights.shape];
-    // New outputs rather than in-place updates: other tensors (clones, the optimiser's state
-    // copies) may share the inputs' data. All three are allocated before any view is taken
-    // because a wasm allocation may grow the heap and detach earlier views.
-    const wOut = allocFloat32(backend, shape);
-    const mOut = allocFloat32(backend, shape);
-    const vOut = allocFloat32(backend, shape);
+    // All three are allocated before any view is taken because a wasm allocation may grow the
+    // heap and detach earlier views.
+    const wOut = outputOver(backend, weights);
+    const mOut = outputOver(backend, infos.firstMoment!);
+    const vOut = outputOver(backend, infos.secondMoment!);
     try {
       update(
         float32View(backend, weights),
@@ -123,7 +135,9 @@ function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
         checked,
       );
     } catch (error) {
-      // The engine never sees these outputs if the update throws, so nobody else frees them.
+      // The engine never sees these outputs if the update throws, so nobody else frees them (for
+      // an output over its input this only takes back the reference added for it). Every input
+      // was checked above, so the update throws before it writes anything.
       for (const out of [wOut, mOut, vOut]) backend.disposeData(out.dataId);
       throw error;
     }
