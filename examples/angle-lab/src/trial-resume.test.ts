@@ -9,8 +9,8 @@ import { rankerGradientsExperiment } from './experiment-ranker-gradients';
 import type { RankerProbes } from './ranker-trial';
 import { simulateDataset } from './simulator';
 
-// Unfused: the test interrupts one trial mid-training while the other has not started (fused, both would
-// stop together; the runner's trial-group tests cover resuming a fused group).
+// Unfused unless a test says otherwise: it interrupts one trial mid-training while the other has not
+// started (fused, both stop together: the last describe block).
 const quiet = { progress: 'none' as const, log: () => {}, report: false, workers: 0, backend: 'cpu' as const, fuse: 'off' as const };
 const folders: string[] = [];
 const tempDir = (prefix: string) => {
@@ -20,9 +20,10 @@ const tempDir = (prefix: string) => {
 };
 afterAll(() => folders.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
+/** The run's metrics lines without time and `together` (which says how a trial ran, not what it computed). */
 function metricsWithoutTime(runDir: string) {
   return readMetrics(runDir)
-    .map(({ time: _time, ...rest }) => rest)
+    .map(({ time: _time, together: _together, ...rest }) => rest)
     .sort((a, b) => (a.trial === b.trial ? (a.seq as number) - (b.seq as number) : String(a.trial) < String(b.trial) ? -1 : 1));
 }
 
@@ -146,5 +147,47 @@ describe('a trial killed mid-training resumes from its last epoch checkpoint', (
     const b = artifact<RankerProbes>(reference, 'v0-s0', 'probes.json');
     expect(a.probes.map((p) => p.epoch)).toEqual([1, 2]);
     expect(a).toEqual(b);
+  });
+});
+
+describe('fused trials interrupted and resumed', () => {
+  it('two GHM classifiers trained as one group on wasm, interrupted after epoch 1 and resumed fused, equal the trials run alone without interruption', async () => {
+    const runsDir = tempDir('angle-lab-resume-fused-');
+    const overrides = {
+      params: { ...NARROW, ...DATA, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
+      sweep: { list: [{}] },
+      seeds: 1,
+      folds: 2,
+    };
+    // wasm: where @lab/tfjs-train's grouped kernels run (or, without a C compiler, the split they fall back to).
+    const wasm = { ...quiet, backend: 'wasm' as const };
+    const reference = await runExperiment(frequencyLossExperiment as unknown as Experiment, { runsDir, name: 'reference', overrides, ...wasm });
+    expect(readTrialStatus(reference, 'v0-s0-f0')!.fusedWith).toBeUndefined();
+
+    const controller = new AbortController();
+    const logged = new Map<string, number[]>();
+    const wrapped = interrupting(frequencyLossExperiment as unknown as Experiment, 'v0-s0-f0', 1, controller, logged);
+    const runDir = await runExperiment(wrapped, { runsDir, name: 'interrupted', overrides, signal: controller.signal, ...wasm, fuse: 2 });
+    expect(readRunState(runDir)!.status).toBe('interrupted');
+    for (const trial of ['v0-s0-f0', 'v0-s0-f1']) {
+      expect(readTrialStatus(runDir, trial)!.status, trial).toBe('running');
+      expect(checkpointBytes(runDir, trial), `${trial} checkpoint`).toBeGreaterThan(0);
+    }
+
+    // The recorded --fuse 2 regroups the two unfinished trials.
+    await resumeRun(runDir, [wrapped], { ...wasm, fuse: undefined });
+    expect(readRunState(runDir)!.status).toBe('completed');
+    expect(readTrialStatus(runDir, 'v0-s0-f0')!.fusedWith).toEqual(['v0-s0-f1']);
+    expect(readTrialStatus(runDir, 'v0-s0-f1')!.fusedWith).toEqual(['v0-s0-f0']);
+    // Each went on from its own checkpoint: no epoch of the first trial was trained twice.
+    expect(logged.get('v0-s0-f0#1')).toEqual([1]);
+    expect(logged.get('v0-s0-f0#2')).toEqual([2, 3]);
+    expect(logged.get('v0-s0-f1#2')!.at(-1)).toBe(3);
+
+    expect(metricsWithoutTime(runDir)).toEqual(metricsWithoutTime(reference));
+    for (const trial of ['v0-s0-f0', 'v0-s0-f1']) {
+      // Accuracies, confusion matrices, the selected epoch and every GHM bin statistic.
+      expect(artifact<ClassifierEvaluation>(runDir, trial, 'evaluation.json'), trial).toEqual(artifact<ClassifierEvaluation>(reference, trial, 'evaluation.json'));
+    }
   });
 });

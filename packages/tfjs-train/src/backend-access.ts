@@ -23,7 +23,7 @@ interface CpuLikeBackend extends KernelBackend {
   makeTensorInfo(shape: number[], dtype: DataType, values?: Float32Array): TensorInfo;
 }
 
-function isWasmLike(backend: KernelBackend): backend is WasmLikeBackend {
+export function isWasmLike(backend: KernelBackend): backend is WasmLikeBackend {
   return typeof (backend as Partial<WasmLikeBackend>).typedArrayFromHeap === 'function';
 }
 

@@ -1,5 +1,5 @@
 import type { KernelBackend, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { allocFloat32, float32View } from './backend-access';
+import { allocFloat32, float32View, isWasmLike } from './backend-access';
 
 /**
  * Kernel name of the fused Adam step: inputs { weights, gradient, firstMoment, secondMoment },
@@ -88,15 +88,17 @@ function checkAttrs(attrs: NamedAttrMap | undefined): FusedAdamAttrs {
 }
 
 /**
- * The output that replaces `input`: its own buffer when no other tensor holds it (refCount 1,
- * the variable or moment alone), else a new one. Updating in place skips three allocations per
- * variable and the write of fresh memory, half of the step's time on the lab's small models; a
- * shared buffer (a clone kept as the best epoch's weights, a copy of the optimiser's state, a
- * gradient that is the weights) keeps its old values. The output then shares the input's data
- * the way a Reshape output does, with the reference count raised for it.
+ * The output that replaces a moment: on the wasm backend its own buffer when no other tensor holds
+ * it (reference count 1), else a new one. Updating the moments in place skips two allocations per
+ * variable and the writes to fresh memory. Only the moments, only on wasm: the wasm backend's
+ * XNNPACK matmul and convolution keep packed copies of a weight tensor, keyed on the tensor, for as
+ * long as it lives, and would go on computing with the old weights; on the cpu backend a tensor
+ * made from a JS array keeps that array, which its caller may still hold, as its storage, a sharing
+ * no reference count shows. A moment is read by nothing but this step. The output then shares the
+ * input's buffer the way a Reshape's output does, with the reference count raised for it.
  */
-function outputOver(backend: KernelBackend, input: TensorInfo): TensorInfo {
-  if (backend.refCount(input.dataId) !== 1) return allocFloat32(backend, [...input.shape]);
+function momentOutput(backend: KernelBackend, input: TensorInfo): TensorInfo {
+  if (!isWasmLike(backend) || backend.refCount(input.dataId) !== 1) return allocFloat32(backend, [...input.shape]);
   backend.incRef(input.dataId);
   return { dataId: input.dataId, shape: [...input.shape], dtype: 'float32' };
 }
@@ -120,9 +122,9 @@ function makeFusedAdamKernel(update: AdamUpdateFn): KernelFunc {
     const checked = checkAttrs(attrs);
     // All three are allocated before any view is taken because a wasm allocation may grow the
     // heap and detach earlier views.
-    const wOut = outputOver(backend, weights);
-    const mOut = outputOver(backend, infos.firstMoment!);
-    const vOut = outputOver(backend, infos.secondMoment!);
+    const wOut = allocFloat32(backend, [...weights.shape]);
+    const mOut = momentOutput(backend, infos.firstMoment!);
+    const vOut = momentOutput(backend, infos.secondMoment!);
     try {
       update(
         float32View(backend, weights),
