@@ -58,8 +58,8 @@ function balancedSizes(n: number, parts: number): number[] {
  * `fuse.bytesPerTrial` per trial); with several workers it makes a multiple of the worker count
  * of groups where there are trials enough, so that no worker idles while another trains a last
  * group. Measured with the lab's demo model on 2 cores (`pnpm bench:fused`, 2 worker processes
- * × 1 thread, 5 s per row): groups of 4 trained 1.14-1.18x the trial-steps per second of the
- * same trials one by one, groups of 16 1.09-1.18x. A number K makes groups of at most K,
+ * × 1 thread, 5 s per row, seven runs): groups of 4 trained 1.07-1.18x the trial-steps per second
+ * of the same trials one by one, groups of 16 1.08-1.18x. A number K makes groups of at most K,
  * balanced, on any worker count.
  */
 export function planTrialGroups(
