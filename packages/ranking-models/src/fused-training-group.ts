@@ -7,6 +7,8 @@ interface Member {
   index: number;
   model: TrainableModel;
   lossFn: LossFn;
+  /** The model's trainable variables, taken once as fit takes them (the getter walks every layer). */
+  variables: tf.Variable[];
 }
 
 interface StepRequest {
@@ -56,7 +58,7 @@ export class FusedTrainingGroup {
   join(index: number, model: TrainableModel, lossFn: LossFn): TrainingStepper {
     if (!Number.isInteger(index) || index < 0 || index >= this.size) throw new Error(`FusedTrainingGroup.join: member index must be an integer in 0..${this.size - 1}, got ${String(index)}`);
     if (this.members.has(index) || this.left.has(index)) throw new Error(`FusedTrainingGroup.join: member ${index} has already joined`);
-    const member: Member = { index, model, lossFn };
+    const member: Member = { index, model, lossFn, variables: model.trainableVariables };
     this.members.set(index, member);
     return {
       step: (input, target) => this.request(member, input, target),
@@ -113,7 +115,7 @@ export class FusedTrainingGroup {
   /** One grouped forward and backward pass for all `requests`; the loss is the sum of the members' losses. */
   private fused(requests: StepRequest[]): TrainingStepResult[] {
     const models = requests.map((r) => r.member.model);
-    const variables = models.flatMap((m) => m.trainableVariables);
+    const variables = requests.flatMap((r) => r.member.variables);
     // Gradients come back by variable name: two members sharing a variable would get each other's.
     if (new Set(variables.map((v) => v.name)).size !== variables.length) throw new Error('FusedTrainingGroup: members share trainable variables (or their names); each member needs its own model');
     const losses: tf.Scalar[] = [];
@@ -132,7 +134,7 @@ export class FusedTrainingGroup {
     sum.dispose();
     this.counts.fusedSteps++;
     this.counts.memberStepsFused += requests.length;
-    return models.map((m, i) => ({ value: losses[i], gradients: m.trainableVariables.map((v) => grads[v.name] ?? tf.zerosLike(v)) }));
+    return requests.map((r, i) => ({ value: losses[i], gradients: r.member.variables.map((v) => grads[v.name] ?? tf.zerosLike(v)) }));
   }
 }
 
