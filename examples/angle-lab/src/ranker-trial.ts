@@ -123,9 +123,9 @@ async function flattenRows(gradients: tf.Tensor[], pairs: number, batchRows: num
   });
   const views = async (t: tf.Tensor | undefined) => {
     if (t == null) return [];
+    const [n, d] = t.shape;
     const data = (await t.data()) as Float32Array;
     t.dispose();
-    const [n, d] = t.shape;
     return Array.from({ length: n }, (_, i) => data.subarray(i * d, (i + 1) * d));
   };
   return { pairs: await views(flat), batchMeans: await views(means) };

@@ -67,15 +67,18 @@ beforeAll(async () => {
   await simulateDataset({ root: DATA.data, materials: ['plastic'], frequenciesHz: [1000, 3000] });
 });
 
+/** One GHM classifier variant, 1 seed × 2 folds × 3 epochs (a function: DATA is filled in beforeAll). */
+const ghmClassifierOverrides = () => ({
+  params: { ...NARROW, ...DATA, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
+  sweep: { list: [{}] },
+  seeds: 1,
+  folds: 2,
+});
+
 describe('a trial killed mid-training resumes from its last epoch checkpoint', () => {
   it('classifier with GHM: interrupted after epoch 1, resumed, equals an uninterrupted run', async () => {
     const runsDir = tempDir('angle-lab-resume-');
-    const overrides = {
-      params: { ...NARROW, ...DATA, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
-      sweep: { list: [{}] },
-      seeds: 1,
-      folds: 2,
-    };
+    const overrides = ghmClassifierOverrides();
     const reference = await runExperiment(frequencyLossExperiment as unknown as Experiment, { runsDir, name: 'reference', overrides, ...quiet });
     expect(readRunState(reference)!.status).toBe('completed');
 
@@ -153,12 +156,7 @@ describe('a trial killed mid-training resumes from its last epoch checkpoint', (
 describe('fused trials interrupted and resumed', () => {
   it('two GHM classifiers trained as one group on wasm, interrupted after epoch 1 and resumed fused, equal the trials run alone without interruption', async () => {
     const runsDir = tempDir('angle-lab-resume-fused-');
-    const overrides = {
-      params: { ...NARROW, ...DATA, batchSize: 8, epochs: 3, loss: 'ghm', input: '1000Hz' },
-      sweep: { list: [{}] },
-      seeds: 1,
-      folds: 2,
-    };
+    const overrides = ghmClassifierOverrides();
     // wasm: where @lab/tfjs-train's grouped kernels run (or, without a C compiler, the split they fall back to).
     const wasm = { ...quiet, backend: 'wasm' as const };
     const reference = await runExperiment(frequencyLossExperiment as unknown as Experiment, { runsDir, name: 'reference', overrides, ...wasm });

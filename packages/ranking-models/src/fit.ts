@@ -348,11 +348,9 @@ export async function evaluate(
 async function miniBatchLosses(output: tf.Tensor, target: tf.Tensor, miniBatches: number[][], lossFn: LossFn): Promise<number> {
   let sum = 0;
   let offset = 0;
+  const whole = miniBatches.length === 1;
   for (const rows of miniBatches) {
-    const loss = tf.tidy(() => {
-      const whole = miniBatches.length === 1;
-      return lossFn(whole ? output : tf.slice(output, offset, rows.length), whole ? target : tf.slice(target, offset, rows.length), VALIDATION);
-    });
+    const loss = tf.tidy(() => lossFn(whole ? output : tf.slice(output, offset, rows.length), whole ? target : tf.slice(target, offset, rows.length), VALIDATION));
     sum += (await loss.data())[0] * rows.length;
     loss.dispose();
     offset += rows.length;
